@@ -1,0 +1,73 @@
+"""`grader`: the command line. Parses options, shows progress, prints the summary; no grading logic."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from grader.report import write_reports
+from grader.run import Options, SubmissionResult, grade_all
+from grader.spec import Assignment, SpecError, load
+
+SEED_VARIABLE = "GRADER_SEED"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="grader", description="Autograder for backpropagation notebooks.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="grade every notebook in SUBMISSIONS and write CSV reports and feedback")
+    run.add_argument("submissions", type=Path, help="folder of <student_id>.ipynb files, <student_id>/ folders or .zip archives")
+    run.add_argument("--assignment", default="backprop", help="built-in assignment name or path to an assignment folder (default: backprop)")
+    run.add_argument("--seed", default=os.environ.get(SEED_VARIABLE, "0"), help=f"grading seed (default: ${SEED_VARIABLE}, else 0)")
+    run.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per cell and per function call (default: 10)")
+    run.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
+    run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="notebooks graded at once (default: number of cores)")
+    args = parser.parse_args(argv)
+    console = Console(stderr=True)
+    try:
+        assignment = load(args.assignment)
+        if args.timeout <= 0 or args.jobs < 1:
+            raise SpecError("--timeout must be positive and --jobs at least 1")
+        results = _run(args, assignment, console)
+    except (SpecError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    write_reports(results, assignment, args.out)
+    _summary(results, assignment, Console())
+    console.print(f"Reports written to {args.out}/ (grades.csv, exercises.csv, trials.csv, feedback/); seed {args.seed}")
+    return 0
+
+
+def _run(args: argparse.Namespace, assignment: Assignment, console: Console) -> list[SubmissionResult]:
+    columns = (TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("grading", total=None)
+        return grade_all(
+            args.submissions,
+            assignment,
+            Options(seed=args.seed, timeout=args.timeout, jobs=args.jobs),
+            on_start=lambda count: progress.update(task, total=count),
+            progress=lambda result: progress.advance(task),
+        )
+
+
+def _summary(results: list[SubmissionResult], assignment: Assignment, console: Console) -> None:
+    table = Table(title=f"{assignment.title} — {len(results)} submission(s)")
+    for column in ("student", "score", "%", "status", "exercises passed", "first problem"):
+        table.add_column(column)
+    for r in results:
+        passed = sum(e.status == "passed" for e in r.exercises)
+        problem = r.message if r.status != "ok" else next((f"{e.exercise}: {e.message}" for e in r.exercises if e.status != "passed"), "")
+        percent = 100 * r.total / assignment.max_total
+        table.add_row(r.student_id, f"{r.total:g}/{assignment.max_total:g}", f"{percent:.0f}", r.status, f"{passed}/{len(r.exercises)}", problem[:80])
+    console.print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Compare a student's answer with the reference's: a pure function of the two values.
+
+Shapes must match exactly ((1, n) is not (n,)); values must be finite and within
+`atol + rtol · max(1, max|expected|)` of the expected ones, a tolerance under which a correct formula
+computed in float32 passes and a wrong one does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from grader.harness import Opaque
+
+
+@dataclass(frozen=True)
+class Check:
+    passed: bool
+    message: str = ""
+    max_abs_err: float | None = None
+
+
+def compare(expected: Any, actual: Any, name: str, rtol: float, atol: float, names: tuple[str, ...] = ()) -> Check:
+    """Check `actual` against `expected`: an array, a tuple of arrays (named by `names`) or a dict of arrays."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return Check(False, f"{name} should be a dict with keys {', '.join(expected)}; got {describe(actual)}")
+        missing = [k for k in expected if k not in actual]
+        if missing:
+            return Check(False, f"{name} is missing the key(s) {', '.join(missing)}")
+        return _all([compare(v, actual[k], k, rtol, atol) for k, v in expected.items()])
+    if isinstance(expected, tuple):
+        labels = names if len(names) == len(expected) else tuple(f"{name}[{i}]" for i in range(len(expected)))
+        if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+            return Check(False, f"{name} should return {len(expected)} values ({', '.join(labels)}); got {describe(actual)}")
+        return _all([compare(e, a, label, rtol, atol) for e, a, label in zip(expected, actual, labels)])
+    return compare_array(np.asarray(expected), actual, name, rtol, atol)
+
+
+def compare_array(expected: np.ndarray, actual: Any, name: str, rtol: float, atol: float) -> Check:
+    if isinstance(actual, (Opaque, tuple, list, dict)) or actual is None:
+        return Check(False, f"{name} should be an array of shape {expected.shape}; got {describe(actual)}")
+    actual = np.asarray(actual)
+    if actual.dtype.kind not in "biuf":
+        return Check(False, f"{name} should hold real numbers; got dtype {actual.dtype}")
+    if actual.shape != expected.shape:
+        return Check(False, f"{name} has shape {actual.shape}, expected {expected.shape}")
+    bad = ~np.isfinite(actual)
+    if bad.any():
+        return Check(False, f"{name} contains NaN or inf (first at index {_index(np.argwhere(bad)[0])})")
+    err = np.abs(actual.astype(np.float64) - expected)
+    max_err = float(err.max(initial=0.0))
+    wrong = err > atol + rtol * max(1.0, float(np.abs(expected).max(initial=0.0)))
+    if not wrong.any():
+        return Check(True, "", max_err)
+    at = tuple(np.argwhere(wrong)[0])
+    return Check(
+        False,
+        f"{name} is wrong: max abs error {max_err:.3g}; first wrong entry at index {_index(at)}: "
+        f"expected {expected[at]:.6g}, got {actual[at]:.6g}",
+        max_err,
+    )
+
+
+def changed_inputs(before: dict[str, Any], after: Any) -> list[str]:
+    """Names of the arguments the call modified in place (nested dicts as `params.W1`)."""
+    if not isinstance(after, dict):
+        return list(before)
+    changed = []
+    for name, value in before.items():
+        if isinstance(value, dict):
+            changed += [f"{name}.{n}" for n in changed_inputs(value, after.get(name))]
+        elif not (isinstance(after.get(name), np.ndarray) and np.array_equal(value, after[name], equal_nan=True)):
+            changed.append(name)
+    return changed
+
+
+def describe(value: Any) -> str:
+    """What a returned value is, in a student's words: 'a tuple of 2 values', 'an array of shape (3,)'."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}" if value.ndim else "a number"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} value{'s' * (len(value) != 1)}"
+    if isinstance(value, dict):
+        return f"a dict with keys {', '.join(map(str, value)) or '(none)'}"
+    if value is None:
+        return "None (did the function forget to return?)"
+    return f"a value of type {value.type_name if isinstance(value, Opaque) else type(value).__name__}"
+
+
+def _all(checks: list[Check]) -> Check:
+    errors = [c.max_abs_err for c in checks if c.max_abs_err is not None]
+    return Check(
+        all(c.passed for c in checks),
+        "; ".join(c.message for c in checks if not c.passed),
+        max(errors) if errors else None,
+    )
+
+
+def _index(at: Any) -> str:
+    return str(tuple(int(i) for i in at)) if len(at) else "()"

@@ -1,0 +1,43 @@
+"""A student's feedback file: what scored, what did not, and what to do about it, in Markdown."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from grader.spec import Assignment
+
+if TYPE_CHECKING:
+    from grader.run import SubmissionResult
+
+MAX_OUTPUT_LINES = 40
+
+
+def feedback(result: SubmissionResult, assignment: Assignment) -> str:
+    total, max_total = result.total, assignment.max_total
+    lines = [
+        f"# {assignment.title}: feedback for {result.student_id}",
+        "",
+        f"**Score: {total:g} / {max_total:g} ({100 * total / max_total:.1f}%)**",
+        "",
+    ]
+    if result.status != "ok":
+        lines += [f"> **Your notebook could not be graded in full** ({result.status}): {result.message}", ""]
+    lines += ["| exercise | score | result |", "| --- | --- | --- |"]
+    lines += [f"| {e.exercise} | {e.score:g} / {e.max_score:g} | {e.status.replace('_', ' ')} |" for e in result.exercises]
+    to_fix = [e for e in result.exercises if e.status != "passed"]
+    if to_fix:
+        lines += ["", "## What to fix", ""]
+        lines += [f"- **{e.exercise}** ({e.passed}/{e.trials} trials passed): {e.message}" for e in to_fix]
+    if result.cells:
+        lines += ["", "## Cells that did not run cleanly", ""]
+        for cell in result.cells:
+            error = cell.get("error", {})
+            what = "ran past the time limit and was interrupted" if cell["status"] == "timeout" else error.get("message", "raised an error")
+            where = f" ({error['where']})" if error.get("where") else ""
+            lines.append(f"- code cell {cell['cell']}: {what}{where}")
+    if result.output.strip():
+        shown = result.output.strip().splitlines()
+        lines += ["", "## What your notebook printed (start)", "", "```", *shown[:MAX_OUTPUT_LINES], "```"]
+        if len(shown) > MAX_OUTPUT_LINES:
+            lines.append(f"({len(shown) - MAX_OUTPUT_LINES} more lines not shown)")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,235 @@
+"""The program that runs inside a student's process: execute the notebook's cells, call its functions.
+
+It is started as a plain script (`python -I harness.py JOB`), so it imports nothing from `grader` or
+`reference`, and it forbids the student's code to import them. It sends back only data: after each
+cell and each exercise, one frame on its private copy of stdout (8-byte length, then an `.npz` whose
+`__manifest__` entry is JSON). The grader decodes the frames with `decode` below and does every
+comparison in its own process, so nothing the student's code does here can change a verdict.
+
+`encode` and `decode` are also the grader's codec for the job file, so the wire format lives in one
+place.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import linecache
+import os
+import re
+import signal
+import sys
+import traceback
+from typing import Any, BinaryIO
+
+import numpy as np
+
+MANIFEST = "__manifest__"
+MAX_ELEMENTS = 1_000_000  # a result larger than this is not an answer to any exercise here
+BLOCKED = ("grader", "reference")
+
+
+# ---- the codec: nested tuples/lists/dicts of arrays and numbers <-> an npz with a JSON manifest ----
+
+
+def encode(value: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """A JSON-able description of `value`; its arrays go into `arrays` (so no pickle is ever needed)."""
+    if isinstance(value, (bool, int, float, np.generic)) and np.asarray(value).dtype.kind in "biuf":
+        key = f"a{len(arrays)}"
+        arrays[key] = np.asarray(value)
+        return {"array": key}
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            return {"other": f"ndarray of dtype {value.dtype}", "shape": list(value.shape)}
+        if value.size > MAX_ELEMENTS:
+            return {"other": f"ndarray with {value.size} elements", "shape": list(value.shape)}
+        key = f"a{len(arrays)}"
+        arrays[key] = np.array(value, copy=True, subok=False)
+        return {"array": key}
+    if isinstance(value, (tuple, list)):
+        return {"seq": [encode(v, arrays) for v in value], "kind": type(value).__name__}
+    if isinstance(value, dict):
+        return {"map": {str(k): encode(v, arrays) for k, v in value.items()}}
+    if value is None:
+        return {"none": True}
+    return {"other": type(value).__name__}
+
+
+def decode(spec: dict[str, Any], arrays: Any) -> Any:
+    """Rebuild what `encode` described; anything that is not data comes back as an `Opaque`."""
+    if "array" in spec:
+        return np.array(arrays[spec["array"]])
+    if "seq" in spec:
+        items = [decode(v, arrays) for v in spec["seq"]]
+        return items if spec.get("kind") == "list" else tuple(items)
+    if "map" in spec:
+        return {k: decode(v, arrays) for k, v in spec["map"].items()}
+    if "none" in spec:
+        return None
+    return Opaque(str(spec.get("other", "unknown")))
+
+
+class Opaque:
+    """A returned value that is not numeric data (a string, a function, an object array...)."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}>"
+
+
+def pack(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    payload = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
+    np.savez(buffer, **arrays, **{MANIFEST: payload})
+    return buffer.getvalue()
+
+
+def unpack(data: bytes) -> tuple[dict[str, Any], Any]:
+    """The manifest and the arrays of one packed message; never unpickles."""
+    arrays = np.load(io.BytesIO(data), allow_pickle=False)
+    return json.loads(arrays[MANIFEST].tobytes().decode()), arrays
+
+
+def frames(data: bytes) -> list[bytes]:
+    """Split a stream of length-prefixed frames; a frame cut short by a dying process is dropped."""
+    out, at = [], 0
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at : at + 8], "big")
+        if at + 8 + size > len(data):
+            break
+        out.append(data[at + 8 : at + 8 + size])
+        at += 8 + size
+    return out
+
+
+# ---- inside the student's process ----
+
+
+class TimeLimit(BaseException):
+    """Raised by the alarm when a cell or a call runs past its time limit (BaseException, so that a
+    student's `except Exception` does not swallow it)."""
+
+
+class _Blocker:
+    """A meta-path finder that refuses the grader's own packages to the student's code."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"'{name}' is not available to graded code")
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    raise TimeLimit()
+
+
+class Run:
+    """One notebook's run: cells in order, then each exercise's calls."""
+
+    def __init__(self, job: dict[str, Any], job_arrays: Any, channel: BinaryIO) -> None:
+        self.job, self.job_arrays, self.channel = job, job_arrays, channel
+        self.cell_of_count: dict[int, int] = {}
+        from IPython.core.interactiveshell import InteractiveShell
+        from traitlets.config import Config
+
+        config = Config()
+        config.HistoryManager.hist_file = ":memory:"
+        config.InteractiveShell.colors = "nocolor"
+        self.shell = InteractiveShell.instance(config=config)
+
+    def send(self, manifest: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
+        data = pack(manifest, arrays or {})
+        self.channel.write(len(data).to_bytes(8, "big") + data)
+        self.channel.flush()
+
+    def timed(self, seconds: float, fn: Any, *args: Any) -> Any:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return fn(*args)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def where(self, exc: BaseException) -> str:
+        """'cell 3, line 4: `return h @ W`' for the innermost frame of the student's own code."""
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            match = re.match(r"<ipython-input-(\d+)-", frame.filename)
+            if match and int(match.group(1)) in self.cell_of_count:
+                line = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
+                return f"code cell {self.cell_of_count[int(match.group(1))]}, line {frame.lineno}: `{line}`"
+        return ""
+
+    def describe(self, exc: BaseException) -> dict[str, str]:
+        text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+        return {"type": type(exc).__name__, "message": text[:500], "where": self.where(exc)}
+
+    def run_cells(self) -> None:
+        for index, source in enumerate(self.job["cells"], start=1):  # numbered as a student counts code cells
+            self.send({"event": "cell_start", "cell": index})
+            self.cell_of_count[self.shell.execution_count] = index
+            try:
+                result = self.timed(self.job["timeout"], self.shell.run_cell, source, True)
+                error = result.error_before_exec or result.error_in_exec
+            except TimeLimit as exc:  # arrived outside the cell's own code, in IPython's machinery
+                error = exc
+            report: dict[str, Any] = {"event": "cell", "cell": index, "status": "ok"}
+            if isinstance(error, TimeLimit):
+                report |= {"status": "timeout"}
+            elif error is not None:
+                report |= {"status": "error", "error": self.describe(error)}
+            self.send(report)
+
+    def call_all(self) -> None:
+        for exercise in self.job["exercises"]:
+            self.send({"event": "exercise_start", "id": exercise["id"]})
+            fn = self.shell.user_ns.get(exercise["function"])
+            report: dict[str, Any] = {"event": "exercise", "id": exercise["id"], "calls": []}
+            arrays: dict[str, np.ndarray] = {}
+            if not callable(fn):
+                report["missing"] = "not defined" if fn is None else f"not a function ({type(fn).__name__})"
+            else:
+                timed_out = False
+                for trial in exercise["trials"]:
+                    report["calls"].append({"status": "skipped"} if timed_out else self.call(fn, trial, arrays))
+                    timed_out = timed_out or report["calls"][-1]["status"] == "timeout"
+            self.send(report, arrays)
+
+    def call(self, fn: Any, trial: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+        args = decode(trial, self.job_arrays)  # fresh copies for every call
+        try:
+            result = self.timed(self.job["timeout"], fn, *args.values())
+        except TimeLimit:
+            return {"status": "timeout"}
+        except BaseException as exc:  # the student's exception, SystemExit included, is a result
+            return {"status": "raised", "error": self.describe(exc)}
+        try:
+            return {"status": "ok", "result": encode(result, arrays), "inputs_after": encode(args, arrays)}
+        except Exception as exc:  # a result whose own methods misbehave
+            return {"status": "raised", "error": {"type": "BadResult", "message": str(exc)[:500], "where": ""}}
+
+
+def main() -> None:
+    job_path, capture_path = sys.argv[1], sys.argv[2]
+    with open(job_path, "rb") as f:
+        job, job_arrays = unpack(f.read())
+    job_arrays = {k: np.array(job_arrays[k]) for k in job_arrays.files}
+    os.unlink(job_path)
+    channel = os.fdopen(os.dup(1), "wb")
+    capture = os.open(capture_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(capture, 1)
+    os.dup2(capture, 2)
+    os.close(capture)
+    sys.meta_path.insert(0, _Blocker())
+    for name in [m for m in sys.modules if m.split(".")[0] in BLOCKED]:
+        del sys.modules[name]
+    signal.signal(signal.SIGALRM, _alarm)
+    run = Run(job, job_arrays, channel)
+    run.run_cells()
+    run.call_all()
+    run.send({"event": "done"})
+    channel.close()
+    os._exit(0)  # no atexit hooks or finalizers of the student's code
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The reports: grades.csv, exercises.csv, trials.csv and feedback/<student_id>.md.
+
+Everything is first written into a staging folder inside the output folder, then moved into place
+with os.replace, so each report is complete or absent; nothing is written before grading is done.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from grader.feedback import feedback
+from grader.run import SubmissionResult
+from grader.spec import Assignment
+
+REPORTS = ("grades.csv", "exercises.csv", "trials.csv")
+
+
+def tables(results: list[SubmissionResult], assignment: Assignment) -> dict[str, pd.DataFrame]:
+    """The three CSV reports as data frames (a pure function of the results)."""
+    max_total = assignment.max_total
+    grades = pd.DataFrame(
+        [
+            {
+                "student_id": r.student_id,
+                "total": round(r.total, 4),
+                "max_total": max_total,
+                "percent": round(100 * r.total / max_total, 2),
+                "status": r.status,
+                **{e.exercise: round(e.score, 4) for e in r.exercises},
+            }
+            for r in results
+        ],
+        columns=["student_id", "total", "max_total", "percent", "status", *(e.id for e in assignment.exercises)],
+    )
+    exercises = pd.DataFrame(
+        [{"student_id": r.student_id, **asdict(e)} for r in results for e in r.exercises],
+        columns=["student_id", "exercise", "score", "max_score", "passed", "trials", "status", "message"],
+    )
+    trials = pd.DataFrame(
+        [{"student_id": r.student_id, **asdict(t)} for r in results for t in r.trials],
+        columns=["student_id", "exercise", "trial", "shapes", "verdict", "max_abs_err", "message"],
+    )
+    return {"grades.csv": grades, "exercises.csv": exercises, "trials.csv": trials}
+
+
+def write_reports(results: list[SubmissionResult], assignment: Assignment, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        for name, frame in tables(results, assignment).items():
+            frame.to_csv(staging / name, index=False)
+        (staging / "feedback").mkdir()
+        for result in results:
+            (staging / "feedback" / f"{result.student_id}.md").write_text(feedback(result, assignment), encoding="utf-8")
+        for name in REPORTS:
+            os.replace(staging / name, out / name)
+        _replace_folder(staging / "feedback", out / "feedback")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Swap `new` in for `target` by renames, so the folder is never half old and half new."""
+    if target.exists():
+        old = target.with_name(f".old-{target.name}-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, target)

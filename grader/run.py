@@ -1,0 +1,97 @@
+"""The grading pipeline: discover → execute → call on trials → compare → score, one submission at a time.
+
+Each submission is graded on its own, in its own process, by a pool of threads that only wait on
+those processes; nothing one submission does can reach another's result.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from grader.discover import NotebookError, Submission, discover, read_cells
+from grader.execute import Calls, Executor, Job, ProcessExecutor
+from grader.grade import ExerciseResult, TrialResult, grade_trial, score_exercise
+from grader.spec import Assignment
+from grader.trials import make_trials
+
+
+@dataclass
+class SubmissionResult:
+    student_id: str
+    status: str  # ok | error | crashed | timeout
+    message: str
+    exercises: list[ExerciseResult]
+    trials: list[TrialResult] = field(default_factory=list)
+    cells: list[dict[str, Any]] = field(default_factory=list)  # the cells that raised or timed out
+    output: str = ""
+
+    @property
+    def total(self) -> float:
+        return sum(e.score for e in self.exercises)
+
+
+@dataclass(frozen=True)
+class Options:
+    seed: int | str = 0
+    timeout: float = 10.0
+    jobs: int = os.cpu_count() or 1
+
+
+def grade_submission(sub: Submission, assignment: Assignment, options: Options, executor: Executor) -> SubmissionResult:
+    try:
+        if sub.notebook is None:
+            raise NotebookError(sub.error)
+        cells = read_cells(sub.notebook)
+    except NotebookError as exc:
+        return _not_run(sub.student_id, assignment, "error", str(exc))
+    trials = {e.id: make_trials(e, options.seed, sub.student_id) for e in assignment.exercises}
+    calls = [Calls(e.id, e.function, [t.args for t in trials[e.id]]) for e in assignment.exercises]
+    execution = executor.execute(Job(cells, sub.files, calls, options.timeout))
+    results: list[ExerciseResult] = []
+    trial_results: list[TrialResult] = []
+    for exercise in assignment.exercises:
+        made = execution.calls.get(exercise.id)
+        if exercise.id in execution.missing:
+            why = f"{exercise.function} is {execution.missing[exercise.id]} in the notebook"
+            results.append(score_exercise(exercise, [], ("missing", why)))
+        elif made is None:
+            results.append(score_exercise(exercise, [], ("not_run", f"not graded: {execution.message}")))
+        else:
+            graded = [grade_trial(exercise, t, c) for t, c in zip(trials[exercise.id], made)]
+            trial_results += graded
+            results.append(score_exercise(exercise, graded))
+    problems = [c for c in execution.cells if c["status"] != "ok"]
+    return SubmissionResult(sub.student_id, execution.status, execution.message, results, trial_results, problems, execution.output)
+
+
+def grade_all(
+    submissions: Path,
+    assignment: Assignment,
+    options: Options,
+    executor: Executor | None = None,
+    on_start: Callable[[int], None] = lambda count: None,
+    progress: Callable[[SubmissionResult], None] = lambda result: None,
+) -> list[SubmissionResult]:
+    """Grade every submission under `submissions`; results come back sorted by student id."""
+    executor = executor or ProcessExecutor()
+    with tempfile.TemporaryDirectory(prefix="grader-unzip-") as scratch:
+        subs = discover(submissions, Path(scratch))
+        on_start(len(subs))
+
+        def one(sub: Submission) -> SubmissionResult:
+            result = grade_submission(sub, assignment, options, executor)
+            progress(result)
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+            return list(pool.map(one, subs))
+
+
+def _not_run(student_id: str, assignment: Assignment, status: str, message: str) -> SubmissionResult:
+    exercises = [score_exercise(e, [], ("not_run", f"not graded: {message}")) for e in assignment.exercises]
+    return SubmissionResult(student_id, status, message, exercises)

@@ -1,0 +1,213 @@
+"""Assignment specs: `assignments/<name>/assignment.toml`, read with tomllib and checked up front.
+
+A spec names, for each exercise, the student's function, how to generate its arguments (with
+symbolic shapes such as `normal(n_in, n_out)`), which output is graded, the points, the number of
+trials, the tolerances and the reference callable that produces the expected answer. README.md
+documents every field.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+ASSIGNMENTS = Path(__file__).resolve().parent.parent / "assignments"
+DISTRIBUTIONS = ("normal", "nonzero")
+_ARG = re.compile(r"^\s*(\w+)\s*\(([^()]*)\)\s*$")
+
+
+class SpecError(ValueError):
+    """An assignment spec that cannot be graded with; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class Axis:
+    dim: str
+    optional: bool  # written `B?`: the axis is there in odd-numbered trials only
+
+
+@dataclass(frozen=True)
+class Arg:
+    """How to draw one array argument: a distribution and a symbolic shape."""
+
+    distribution: str
+    axes: tuple[Axis, ...]
+
+    def __str__(self) -> str:
+        return f"{self.distribution}({', '.join(a.dim + '?' * a.optional for a in self.axes)})"
+
+
+Args = dict[str, "Arg | Args"]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    function: str
+    args: Args
+    reference: Callable[..., Any]
+    reference_name: str
+    output: int | None  # which of the student's return values is graded (None: all of it)
+    reference_output: int | None  # likewise for the reference callable
+    outputs: tuple[str, ...]  # names of the student's return values, for messages
+    points: float
+    trials: int
+    rtol: float
+    atol: float
+    dims: dict[str, tuple[int, int]]
+
+    def expected(self, args: dict[str, Any]) -> Any:
+        return _select(self.reference(*args.values()), self.reference_output)
+
+    @property
+    def graded_name(self) -> str:
+        """What the graded value is called in messages ('dL_dW', or the function's name)."""
+        if self.output is not None and self.output < len(self.outputs):
+            return self.outputs[self.output]
+        return self.outputs[0] if len(self.outputs) == 1 else self.function
+
+
+@dataclass(frozen=True)
+class Assignment:
+    name: str
+    title: str
+    convention: str
+    path: Path
+    public_seed: int
+    exercises: tuple[Exercise, ...]
+
+    @property
+    def max_total(self) -> float:
+        return sum(e.points for e in self.exercises)
+
+
+def load(name_or_path: str | Path) -> Assignment:
+    """The assignment at a path, or a built-in one by name (`backprop`)."""
+    path = Path(name_or_path)
+    if not path.exists() and (ASSIGNMENTS / str(name_or_path)).exists():
+        path = ASSIGNMENTS / str(name_or_path)
+    toml = path / "assignment.toml" if path.is_dir() else path
+    if not toml.is_file():
+        known = ", ".join(sorted(p.name for p in ASSIGNMENTS.iterdir() if (p / "assignment.toml").exists()))
+        raise SpecError(f"no assignment at '{name_or_path}' (built-in assignments: {known})")
+    try:
+        data = tomllib.loads(toml.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{toml}: not valid TOML: {exc}") from None
+    return _assignment(data, toml)
+
+
+def _assignment(data: dict[str, Any], toml: Path) -> Assignment:
+    where = str(toml)
+    defaults = data.get("defaults", {})
+    dims = {k: _range(v, f"{where}: dims.{k}") for k, v in data.get("dims", {}).items()}
+    exercises = [_exercise(e, defaults, dims, where) for e in data.get("exercises", [])]
+    if not exercises:
+        raise SpecError(f"{where}: no [[exercises]]")
+    ids = [e.id for e in exercises]
+    if len(set(ids)) != len(ids):
+        raise SpecError(f"{where}: exercise ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}")
+    return Assignment(
+        name=toml.parent.name,
+        title=str(data.get("title", toml.parent.name)),
+        convention=_choice(data.get("convention", "rows"), ("rows", "columns"), f"{where}: convention"),
+        path=toml.parent,
+        public_seed=int(data.get("public_seed", 0)),
+        exercises=tuple(exercises),
+    )
+
+
+def _exercise(data: dict[str, Any], defaults: dict[str, Any], dims: dict[str, tuple[int, int]], where: str) -> Exercise:
+    ex_id = data.get("id")
+    if not isinstance(ex_id, str) or not ex_id.isidentifier():
+        raise SpecError(f"{where}: every exercise needs an id that is a name, got {ex_id!r}")
+    where = f"{where}: exercise '{ex_id}'"
+    field = {**defaults, **data}
+    own_dims = dims | {k: _range(v, f"{where}: dims.{k}") for k, v in data.get("dims", {}).items()}
+    args = _args(data.get("args"), own_dims, where)
+    function = field.get("function", ex_id)
+    if not isinstance(function, str) or not function.isidentifier():
+        raise SpecError(f"{where}: function must be a Python name, got {function!r}")
+    reference_name = field.get("reference")
+    if not isinstance(reference_name, str):
+        raise SpecError(f"{where}: reference is missing (e.g. reference = \"reference:linear.backward\")")
+    return Exercise(
+        id=ex_id,
+        function=function,
+        args=args,
+        reference=resolve(reference_name, where),
+        reference_name=reference_name,
+        output=_index(field.get("output"), f"{where}: output"),
+        reference_output=_index(field.get("reference_output"), f"{where}: reference_output"),
+        outputs=tuple(str(o) for o in field.get("outputs", [function])),
+        points=_positive(field.get("points", 1), f"{where}: points"),
+        trials=int(_positive(field.get("trials", 5), f"{where}: trials")),
+        rtol=_positive(field.get("rtol", 1e-4), f"{where}: rtol"),
+        atol=_positive(field.get("atol", 1e-6), f"{where}: atol"),
+        dims=own_dims,
+    )
+
+
+def _args(data: Any, dims: dict[str, tuple[int, int]], where: str) -> Args:
+    if not isinstance(data, dict) or not data:
+        raise SpecError(f"{where}: args must be a table such as {{ h = \"normal(n_in)\" }}")
+    args: Args = {}
+    for name, value in data.items():
+        if isinstance(value, dict):
+            args[name] = _args(value, dims, f"{where}: args.{name}")
+            continue
+        match = _ARG.match(str(value))
+        if not match or match.group(1) not in DISTRIBUTIONS:
+            raise SpecError(f"{where}: args.{name} = {value!r}; write e.g. \"normal(n_in, n_out)\" ({' or '.join(DISTRIBUTIONS)})")
+        axes = tuple(Axis(a.strip().rstrip("?"), a.strip().endswith("?")) for a in match.group(2).split(",") if a.strip())
+        unknown = [a.dim for a in axes if a.dim not in dims]
+        if unknown:
+            raise SpecError(f"{where}: args.{name} uses unknown dimension {unknown[0]!r}; known: {', '.join(dims)}")
+        args[name] = Arg(match.group(1), axes)
+    return args
+
+
+def resolve(name: str, where: str = "reference") -> Callable[..., Any]:
+    """`module:attr.attr` (e.g. `reference:linear.backward`) as a callable."""
+    module_name, _, attrs = name.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for attr in attrs.split("."):
+            target = getattr(target, attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise SpecError(f"{where}: reference {name!r} cannot be found ({exc})") from None
+    if not callable(target):
+        raise SpecError(f"{where}: reference {name!r} is not callable")
+    return target
+
+
+def _select(value: Any, index: int | None) -> Any:
+    return value if index is None else value[index]
+
+
+def _range(value: Any, where: str) -> tuple[int, int]:
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value) and 1 <= value[0] <= value[1]):
+        raise SpecError(f"{where} must be [low, high] with 1 <= low <= high, got {value!r}")
+    return value[0], value[1]
+
+
+def _index(value: Any, where: str) -> int | None:
+    if value is not None and (not isinstance(value, int) or value < 0):
+        raise SpecError(f"{where} must be a position (0, 1, ...), got {value!r}")
+    return value
+
+
+def _positive(value: Any, where: str) -> float:
+    if not isinstance(value, (int, float)) or value <= 0:
+        raise SpecError(f"{where} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _choice(value: Any, choices: tuple[str, ...], where: str) -> str:
+    if value not in choices:
+        raise SpecError(f"{where} must be one of {', '.join(choices)}, got {value!r}")
+    return value

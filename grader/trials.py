@@ -1,0 +1,81 @@
+"""Trial inputs: shapes drawn from the spec's symbolic dimensions, values drawn as float64 normals.
+
+Every trial's inputs derive from (seed, student id, exercise, trial), so each student gets different
+inputs and a rerun gets the same ones. Over an exercise's trials the plan always includes size-1
+dimensions (trial k sets the k-th dimension that may be 1 to 1) and keeps the other dimensions
+distinct from each other, so W is never square by accident and a transpose cannot pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from grader.spec import Arg, Args, Exercise
+
+KINK_MARGIN = 0.1  # `nonzero` inputs keep this far from 0, where relu's Θ(0) convention would matter
+
+
+@dataclass(frozen=True)
+class Trial:
+    index: int
+    dims: dict[str, int]
+    args: dict[str, Any]  # arrays, or dicts of arrays, in the function's argument order
+
+    @property
+    def shapes(self) -> str:
+        """'h=(3,) W=(3, 2) b=(2,)', as the reports show it."""
+        return " ".join(f"{name}={value.shape}" for name, value in _flat(self.args))
+
+
+def rng_for(seed: int | str, student_id: str, exercise: str, trial: int) -> np.random.Generator:
+    digest = hashlib.sha256("\0".join(map(str, (seed, student_id, exercise, trial))).encode()).digest()
+    return np.random.default_rng(np.frombuffer(digest, dtype=np.uint32))
+
+
+def make_trials(exercise: Exercise, seed: int | str, student_id: str) -> list[Trial]:
+    trials = []
+    for index in range(exercise.trials):
+        rng = rng_for(seed, student_id, exercise.id, index)
+        dims = draw_dims(exercise, index, rng)
+        trials.append(Trial(index, dims, _draw(exercise.args, dims, index, rng)))
+    return trials
+
+
+def draw_dims(exercise: Exercise, trial: int, rng: np.random.Generator) -> dict[str, int]:
+    symbols = list(dict.fromkeys(axis.dim for _, arg in _flat(exercise.args) for axis in arg.axes))
+    can_be_one = [s for s in symbols if exercise.dims[s][0] == 1]
+    forced = can_be_one[trial] if trial < len(can_be_one) else None
+    free = [s for s in symbols if s != forced]
+    dims: dict[str, int] = {}
+    for _ in range(100):  # rejection sampling for distinct sizes; ranges too narrow for that keep the last draw
+        lows = {s: max(exercise.dims[s][0], 2 if forced else 1) for s in free}
+        dims = {s: int(rng.integers(min(lows[s], exercise.dims[s][1]), exercise.dims[s][1] + 1)) for s in free}
+        if len(set(dims.values())) == len(dims):
+            break
+    return dims | ({forced: 1} if forced else {})
+
+
+def _draw(args: Args, dims: dict[str, int], trial: int, rng: np.random.Generator) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, arg in args.items():
+        if isinstance(arg, dict):
+            out[name] = _draw(arg, dims, trial, rng)
+            continue
+        shape = tuple(dims[a.dim] for a in arg.axes if not a.optional or trial % 2 == 1)
+        values = rng.standard_normal(shape)
+        out[name] = np.sign(values) * (np.abs(values) + KINK_MARGIN) if arg.distribution == "nonzero" else values
+    return out
+
+
+def _flat(args: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for name, value in args.items():
+        if isinstance(value, dict):
+            items += _flat(value, f"{prefix}{name}.")
+        else:
+            items.append((prefix + name, value))
+    return items
