@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from grader.assign import AssignError, assign
 from grader.report import write_reports
 from grader.run import Options, SubmissionResult, grade_all
 from grader.spec import Assignment, SpecError, load
@@ -28,8 +29,18 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per cell and per function call (default: 10)")
     run.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="notebooks graded at once (default: number of cores)")
+    assign_cmd = commands.add_parser("assign", help="write student.ipynb from solution.ipynb (solution regions removed)")
+    assign_cmd.add_argument("folder", type=Path, help="the assignment folder, e.g. assignments/backprop")
+    assign_cmd.add_argument("--force", action="store_true", help="overwrite a student notebook that was changed by hand")
     args = parser.parse_args(argv)
     console = Console(stderr=True)
+    if args.command == "assign":
+        try:
+            console.print(f"wrote {assign(args.folder, args.force)}")
+        except AssignError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            return 2
+        return 0
     try:
         assignment = load(args.assignment)
         if args.timeout <= 0 or args.jobs < 1:
@@ -63,9 +74,9 @@ def _summary(results: list[SubmissionResult], assignment: Assignment, console: C
         table.add_column(column)
     for r in results:
         passed = sum(e.status == "passed" for e in r.exercises)
-        problem = r.message if r.status != "ok" else next((f"{e.exercise}: {e.message}" for e in r.exercises if e.status != "passed"), "")
+        problem = r.message if r.status != "ok" else next((f"{e.exercise}: {e.status.replace('_', ' ')}" for e in r.exercises if e.status != "passed"), "")
         percent = 100 * r.total / assignment.max_total
-        table.add_row(r.student_id, f"{r.total:g}/{assignment.max_total:g}", f"{percent:.0f}", r.status, f"{passed}/{len(r.exercises)}", problem[:80])
+        table.add_row(r.student_id, f"{r.total:g}/{assignment.max_total:g}", f"{percent:.0f}", r.status, f"{passed}/{len(r.exercises)}", problem)
     console.print(table)
 
 

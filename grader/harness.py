@@ -219,6 +219,8 @@ def main() -> None:
     os.dup2(capture, 1)
     os.dup2(capture, 2)
     os.close(capture)
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True)  # so what was printed survives a crash
     sys.meta_path.insert(0, _Blocker())
     for name in [m for m in sys.modules if m.split(".")[0] in BLOCKED]:
         del sys.modules[name]
@@ -228,6 +230,8 @@ def main() -> None:
     run.call_all()
     run.send({"event": "done"})
     channel.close()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
     os._exit(0)  # no atexit hooks or finalizers of the student's code
 
 
