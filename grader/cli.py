@@ -76,7 +76,7 @@ def _summary(results: list[SubmissionResult], assignment: Assignment, console: C
         passed = sum(e.status == "passed" for e in r.exercises)
         problem = r.message if r.status != "ok" else next((f"{e.exercise}: {e.status.replace('_', ' ')}" for e in r.exercises if e.status != "passed"), "")
         percent = 100 * r.total / assignment.max_total
-        table.add_row(r.student_id, f"{r.total:g}/{assignment.max_total:g}", f"{percent:.0f}", r.status, f"{passed}/{len(r.exercises)}", problem)
+        table.add_row(r.student_id, f"{round(r.total, 2):g}/{assignment.max_total:g}", f"{percent:.0f}", r.status, f"{passed}/{len(r.exercises)}", problem)
     console.print(table)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from nbformat.reader import NotJSONError
 
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes; a larger archive is refused rather than unpacked
 
@@ -60,6 +61,8 @@ def read_cells(notebook: Path) -> list[str]:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if notebook.stat().st_size == 0:
             reason = "the file is empty"
+        elif isinstance(exc, NotJSONError):
+            reason = "it is not valid JSON (was the file cut off or edited by hand?)"
         raise NotebookError(f"{notebook.name} is not a readable Jupyter notebook: {reason[:300]}") from None
 
 
