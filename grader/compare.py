@@ -8,11 +8,17 @@ computed in float32 passes and a wrong one does not.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from grader.harness import Opaque
+
+MAX_PARTS_SHOWN = 2  # of a tuple's or dict's wrong parts, the message describes this many
+
+# Given the expected array, the student's array and the output's name, say what the mistake is:
+# (code, message), or None. The grader passes `grader.diagnose`; comparison works without one.
+Explain = Callable[[np.ndarray, np.ndarray, str], "tuple[str, str] | None"]
 
 
 @dataclass(frozen=True)
@@ -20,9 +26,17 @@ class Check:
     passed: bool
     message: str = ""
     max_abs_err: float | None = None
+    diagnosis: str = ""  # the code of the mistake found, if any
 
 
-def compare(expected: Any, actual: Any, name: str, rtol: float, atol: float, names: tuple[str, ...] = ()) -> Check:
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+    explain: Explain | None = None
+
+
+def compare(expected: Any, actual: Any, name: str, tol: Tolerance, names: tuple[str, ...] = ()) -> Check:
     """Check `actual` against `expected`: an array, a tuple of arrays (named by `names`) or a dict of arrays."""
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
@@ -30,38 +44,45 @@ def compare(expected: Any, actual: Any, name: str, rtol: float, atol: float, nam
         missing = [k for k in expected if k not in actual]
         if missing:
             return Check(False, f"{name} is missing the key(s) {', '.join(missing)}")
-        return _all([compare(v, actual[k], k, rtol, atol) for k, v in expected.items()])
+        return _all([compare(v, actual[k], k, tol) for k, v in expected.items()])
     if isinstance(expected, tuple):
         labels = names if len(names) == len(expected) else tuple(f"{name}[{i}]" for i in range(len(expected)))
         if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
             return Check(False, f"{name} should return {len(expected)} values ({', '.join(labels)}); got {describe(actual)}")
-        return _all([compare(e, a, label, rtol, atol) for e, a, label in zip(expected, actual, labels)])
-    return compare_array(np.asarray(expected), actual, name, rtol, atol)
+        return _all([compare(e, a, label, tol) for e, a, label in zip(expected, actual, labels)])
+    return compare_array(np.asarray(expected), actual, name, tol)
 
 
-def compare_array(expected: np.ndarray, actual: Any, name: str, rtol: float, atol: float) -> Check:
+def compare_array(expected: np.ndarray, actual: Any, name: str, tol: Tolerance) -> Check:
     if isinstance(actual, (Opaque, tuple, list, dict)) or actual is None:
         return Check(False, f"{name} should be an array of shape {expected.shape}; got {describe(actual)}")
     actual = np.asarray(actual)
     if actual.dtype.kind not in "biuf":
         return Check(False, f"{name} should hold real numbers; got dtype {actual.dtype}")
     if actual.shape != expected.shape:
-        return Check(False, f"{name} has shape {actual.shape}, expected {expected.shape}")
+        return _explained(expected, actual, name, tol, f"{name} has shape {actual.shape}, expected {expected.shape}")
     bad = ~np.isfinite(actual)
     if bad.any():
         return Check(False, f"{name} contains NaN or inf (first at index {_index(np.argwhere(bad)[0])})")
     err = np.abs(actual.astype(np.float64) - expected)
     max_err = float(err.max(initial=0.0))
-    wrong = err > atol + rtol * max(1.0, float(np.abs(expected).max(initial=0.0)))
+    wrong = err > tol.atol + tol.rtol * max(1.0, float(np.abs(expected).max(initial=0.0)))
     if not wrong.any():
         return Check(True, "", max_err)
     at = tuple(np.argwhere(wrong)[0])
-    return Check(
-        False,
+    message = (
         f"{name} is wrong: max abs error {max_err:.3g}; first wrong entry at index {_index(at)}: "
-        f"expected {expected[at]:.6g}, got {actual[at]:.6g}",
-        max_err,
+        f"expected {expected[at]:.6g}, got {actual[at]:.6g}"
     )
+    return _explained(expected, actual, name, tol, message, max_err)
+
+
+def _explained(expected: np.ndarray, actual: np.ndarray, name: str, tol: Tolerance, message: str, err: float | None = None) -> Check:
+    """A failed check, with the mistake named when `tol.explain` recognises it."""
+    found = tol.explain(expected, actual, name) if tol.explain else None
+    if found is None:
+        return Check(False, message, err)
+    return Check(False, f"{message} — {found[1]}", err, found[0])
 
 
 def changed_inputs(before: dict[str, Any], after: Any) -> list[str]:
@@ -92,10 +113,13 @@ def describe(value: Any) -> str:
 
 def _all(checks: list[Check]) -> Check:
     errors = [c.max_abs_err for c in checks if c.max_abs_err is not None]
+    failed = sorted((c for c in checks if not c.passed), key=lambda c: not c.diagnosis)  # diagnosed ones first
+    shown = "; ".join(c.message.rstrip(".") for c in failed[:MAX_PARTS_SHOWN])
     return Check(
-        all(c.passed for c in checks),
-        "; ".join(c.message for c in checks if not c.passed),
+        not failed,
+        shown + (f"; and {len(failed) - MAX_PARTS_SHOWN} more wrong" if len(failed) > MAX_PARTS_SHOWN else ""),
         max(errors) if errors else None,
+        next((c.diagnosis for c in checks if c.diagnosis), ""),
     )
 
 

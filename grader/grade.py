@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from grader.compare import changed_inputs, compare, describe
+from grader.compare import Explain, Tolerance, changed_inputs, compare, describe
+from grader.diagnose import Context, diagnose, diagnose_error
 from grader.execute import Call
 from grader.spec import Exercise
-from grader.trials import Trial
+from grader.trials import Trial, flat
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class TrialResult:
     verdict: str  # pass | fail | error | not_implemented | timeout | skipped
     max_abs_err: float | None
     message: str
+    diagnosis: str = ""  # the code of the mistake found (transpose, sign, not_summed, ...), if any
 
 
 @dataclass(frozen=True)
@@ -30,11 +32,12 @@ class ExerciseResult:
     trials: int
     status: str  # passed | partial | failed | error | not_implemented | timeout | missing | not_run
     message: str
+    diagnosis: str = ""
 
 
 def grade_trial(exercise: Exercise, trial: Trial, call: Call) -> TrialResult:
-    def result(verdict: str, message: str = "", err: float | None = None) -> TrialResult:
-        return TrialResult(exercise.id, trial.index, trial.shapes, verdict, err, message)
+    def result(verdict: str, message: str = "", err: float | None = None, diagnosis: str = "") -> TrialResult:
+        return TrialResult(exercise.id, trial.index, trial.shapes, verdict, err, message, diagnosis)
 
     fn = exercise.function
     if call.status == "timeout":
@@ -46,12 +49,14 @@ def grade_trial(exercise: Exercise, trial: Trial, call: Call) -> TrialResult:
         if error.get("type") == "NotImplementedError":
             return result("not_implemented", f"{fn} is not implemented yet (it raises NotImplementedError)")
         where = f" at {error['where']}" if error.get("where") else ""
-        return result("error", f"{fn} raised {error.get('message', 'an exception')}{where}")
+        message = f"{fn} raised {error.get('message', 'an exception')}{where}"
+        found = diagnose_error(error.get("type", ""), error.get("message", ""))
+        return result("error", f"{message} — {found.message}" if found else message, diagnosis=found.code if found else "")
     actual, problem = _graded_part(call.result, exercise)
     if problem:
         return result("fail", problem)
     check = compare(
-        exercise.expected(trial.args), actual, exercise.graded_name, exercise.rtol, exercise.atol,
+        trial.expected, actual, exercise.graded_name, Tolerance(exercise.rtol, exercise.atol, explainer(exercise, trial)),
         exercise.outputs if exercise.output is None else (),
     )
     changed = changed_inputs(trial.args, call.inputs_after)
@@ -61,8 +66,20 @@ def grade_trial(exercise: Exercise, trial: Trial, call: Call) -> TrialResult:
             f"{fn} changed its input {', '.join(changed)} in place (e.g. with +=, *= or slice assignment); "
             "work on new arrays instead",
             check.max_abs_err,
+            "in_place",
         )
-    return result("pass" if check.passed else "fail", check.message, check.max_abs_err)
+    return result("pass" if check.passed else "fail", check.message, check.max_abs_err, check.diagnosis)
+
+
+def explainer(exercise: Exercise, trial: Trial) -> Explain:
+    """`grader.diagnose` with this trial's inputs and the spec's hints, in the form `compare` takes."""
+    inputs = dict(flat(trial.args))
+
+    def explain(expected: Any, actual: Any, name: str) -> tuple[str, str] | None:
+        found = diagnose(expected, actual, Context(name, inputs, trial.batch), exercise.hints)
+        return (found.code, found.message) if found else None
+
+    return explain
 
 
 def _graded_part(result: Any, exercise: Exercise) -> tuple[Any, str]:
@@ -90,5 +107,8 @@ def score_exercise(exercise: Exercise, trials: list[TrialResult], unavailable: t
         status = "error"
     else:
         status = "partial" if passed else "failed"
-    message = f"trial {failing[0].trial} ({failing[0].shapes}): {failing[0].message}" if failing else ""
-    return ExerciseResult(exercise.id, exercise.points * passed / exercise.trials, exercise.points, passed, exercise.trials, status, message)
+    first = next((t for t in failing if t.diagnosis), failing[0]) if failing else None  # the most telling failure
+    message = f"trial {first.trial} ({first.shapes}): {first.message}" if first else ""
+    diagnosis = next((t.diagnosis for t in failing if t.diagnosis), "")
+    score = exercise.points * passed / exercise.trials
+    return ExerciseResult(exercise.id, score, exercise.points, passed, exercise.trials, status, message, diagnosis)

@@ -40,11 +40,11 @@ def tables(results: list[SubmissionResult], assignment: Assignment) -> dict[str,
     )
     exercises = pd.DataFrame(
         [{"student_id": r.student_id, **asdict(e)} for r in results for e in r.exercises],
-        columns=["student_id", "exercise", "score", "max_score", "passed", "trials", "status", "message"],
+        columns=["student_id", "exercise", "score", "max_score", "passed", "trials", "status", "message", "diagnosis"],
     )
     trials = pd.DataFrame(
         [{"student_id": r.student_id, **asdict(t)} for r in results for t in r.trials],
-        columns=["student_id", "exercise", "trial", "shapes", "verdict", "max_abs_err", "message"],
+        columns=["student_id", "exercise", "trial", "shapes", "verdict", "max_abs_err", "message", "diagnosis"],
     )
     return {"grades.csv": grades, "exercises.csv": exercises, "trials.csv": trials}
 

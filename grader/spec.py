@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -59,6 +59,7 @@ class Exercise:
     rtol: float
     atol: float
     dims: dict[str, tuple[int, int]]
+    hints: dict[str, dict[str, str]] = field(default_factory=dict)  # output name -> mistake code -> hint
 
     def expected(self, args: dict[str, Any]) -> Any:
         return _select(self.reference(*args.values()), self.reference_output)
@@ -105,7 +106,10 @@ def _assignment(data: dict[str, Any], toml: Path) -> Assignment:
     where = str(toml)
     defaults = data.get("defaults", {})
     dims = {k: _range(v, f"{where}: dims.{k}") for k, v in data.get("dims", {}).items()}
-    exercises = [_exercise(e, defaults, dims, where) for e in data.get("exercises", [])]
+    hints = data.get("hints", {})
+    if not (isinstance(hints, dict) and all(isinstance(v, dict) and all(isinstance(t, str) for t in v.values()) for v in hints.values())):
+        raise SpecError(f"{where}: [hints] must be tables of text, e.g. [hints.dL_dW] transpose = \"...\"")
+    exercises = [_exercise(e, defaults, dims, hints, where) for e in data.get("exercises", [])]
     if not exercises:
         raise SpecError(f"{where}: no [[exercises]]")
     ids = [e.id for e in exercises]
@@ -121,7 +125,9 @@ def _assignment(data: dict[str, Any], toml: Path) -> Assignment:
     )
 
 
-def _exercise(data: dict[str, Any], defaults: dict[str, Any], dims: dict[str, tuple[int, int]], where: str) -> Exercise:
+def _exercise(
+    data: dict[str, Any], defaults: dict[str, Any], dims: dict[str, tuple[int, int]], hints: dict[str, dict[str, str]], where: str
+) -> Exercise:
     ex_id = data.get("id")
     if not isinstance(ex_id, str) or not ex_id.isidentifier():
         raise SpecError(f"{where}: every exercise needs an id that is a name, got {ex_id!r}")
@@ -149,6 +155,7 @@ def _exercise(data: dict[str, Any], defaults: dict[str, Any], dims: dict[str, tu
         rtol=_positive(field.get("rtol", 1e-4), f"{where}: rtol"),
         atol=_positive(field.get("atol", 1e-6), f"{where}: atol"),
         dims=own_dims,
+        hints=hints,
     )
 
 

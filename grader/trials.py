@@ -16,19 +16,23 @@ import numpy as np
 
 from grader.spec import Arg, Args, Exercise
 
+BATCH = "B"  # the dimension that is a batch axis, when an exercise uses it (seed 003)
 KINK_MARGIN = 0.1  # `nonzero` inputs keep this far from 0, where relu's Θ(0) convention would matter
 
 
 @dataclass(frozen=True)
 class Trial:
+    """One call to grade: the inputs and the ground truth for them."""
+
     index: int
-    dims: dict[str, int]
     args: dict[str, Any]  # arrays, or dicts of arrays, in the function's argument order
+    expected: Any  # the reference's answer for these args
+    batch: int | None = None  # the batch size, when these inputs have a batch axis
 
     @property
     def shapes(self) -> str:
         """'h=(3,) W=(3, 2) b=(2,)', as the reports show it."""
-        return " ".join(f"{name}={value.shape}" for name, value in _flat(self.args))
+        return " ".join(f"{name}={value.shape}" for name, value in flat(self.args))
 
 
 def rng_for(seed: int | str, student_id: str, exercise: str, trial: int) -> np.random.Generator:
@@ -37,16 +41,19 @@ def rng_for(seed: int | str, student_id: str, exercise: str, trial: int) -> np.r
 
 
 def make_trials(exercise: Exercise, seed: int | str, student_id: str) -> list[Trial]:
+    """The trials of one exercise for one student, with the reference's answers."""
     trials = []
     for index in range(exercise.trials):
         rng = rng_for(seed, student_id, exercise.id, index)
         dims = draw_dims(exercise, index, rng)
-        trials.append(Trial(index, dims, _draw(exercise.args, dims, index, rng)))
+        args = _draw(exercise.args, dims, index, rng)
+        batched = any(a.dim == BATCH and (not a.optional or index % 2 == 1) for _, arg in flat(exercise.args) for a in arg.axes)
+        trials.append(Trial(index, args, exercise.expected(args), dims[BATCH] if batched else None))
     return trials
 
 
 def draw_dims(exercise: Exercise, trial: int, rng: np.random.Generator) -> dict[str, int]:
-    symbols = list(dict.fromkeys(axis.dim for _, arg in _flat(exercise.args) for axis in arg.axes))
+    symbols = list(dict.fromkeys(axis.dim for _, arg in flat(exercise.args) for axis in arg.axes))
     can_be_one = [s for s in symbols if exercise.dims[s][0] == 1]
     forced = can_be_one[trial] if trial < len(can_be_one) else None
     free = [s for s in symbols if s != forced]
@@ -71,11 +78,12 @@ def _draw(args: Args, dims: dict[str, int], trial: int, rng: np.random.Generator
     return out
 
 
-def _flat(args: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+def flat(args: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested argument dicts as (dotted name, value) pairs: params.W1."""
     items: list[tuple[str, Any]] = []
     for name, value in args.items():
         if isinstance(value, dict):
-            items += _flat(value, f"{prefix}{name}.")
+            items += flat(value, f"{prefix}{name}.")
         else:
             items.append((prefix + name, value))
     return items
