@@ -15,6 +15,9 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from grader.bundle import BUNDLE, write_bundle
+from grader.spec import load
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 METADATA = "backprop_grader"
 
@@ -60,8 +63,8 @@ def cells_hash(nb: NotebookNode) -> str:
     return hashlib.sha256("\0".join(f"{c.cell_type}:{c.source}" for c in nb.cells).encode()).hexdigest()
 
 
-def assign(folder: Path, force: bool = False) -> Path:
-    """Write `folder/student.ipynb` from `folder/solution.ipynb`; returns its path."""
+def assign(folder: Path, force: bool = False) -> tuple[Path, Path]:
+    """Write `folder/student.ipynb` from `folder/solution.ipynb`, and the self-check bundle beside it."""
     solution_path, student_path = folder / "solution.ipynb", folder / "student.ipynb"
     if not solution_path.is_file():
         raise AssignError(f"no solution notebook at {solution_path}")
@@ -74,5 +77,6 @@ def assign(folder: Path, force: bool = False) -> Path:
         recorded = existing.metadata.get(METADATA, {}).get("cells_sha256")
         if recorded != cells_hash(existing):
             raise AssignError(f"{student_path} was changed by hand since it was generated; use --force to overwrite it")
+    bundle = write_bundle(load(folder), folder / BUNDLE)
     nbformat.write(student, student_path)
-    return student_path
+    return student_path, bundle

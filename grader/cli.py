@@ -12,6 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from grader.assign import AssignError, assign
+from grader.bundle import BUNDLE
+from grader.selfcheck import check_notebook
 from grader.report import write_reports
 from grader.run import Options, SubmissionResult, grade_all
 from grader.spec import Assignment, SpecError, load
@@ -32,15 +34,22 @@ def main(argv: list[str] | None = None) -> int:
     assign_cmd = commands.add_parser("assign", help="write student.ipynb from solution.ipynb (solution regions removed)")
     assign_cmd.add_argument("folder", type=Path, help="the assignment folder, e.g. assignments/backprop")
     assign_cmd.add_argument("--force", action="store_true", help="overwrite a student notebook that was changed by hand")
+    check_cmd = commands.add_parser("check", help="self-check one notebook on the public trials of the self-check bundle")
+    check_cmd.add_argument("notebook", type=Path)
+    check_cmd.add_argument("--bundle", type=Path, help=f"the self-check bundle (default: {BUNDLE} beside the notebook)")
+    check_cmd.add_argument("--timeout", type=float, default=10.0, help="seconds per cell and per call (default: 10)")
     args = parser.parse_args(argv)
     console = Console(stderr=True)
     if args.command == "assign":
         try:
-            console.print(f"wrote {assign(args.folder, args.force)}")
-        except AssignError as exc:
+            student, bundle = assign(args.folder, args.force)
+        except (AssignError, SpecError) as exc:
             console.print(f"[red]error:[/red] {exc}")
             return 2
+        console.print(f"wrote {student} and {bundle}: hand both out to students")
         return 0
+    if args.command == "check":
+        return _check(args, console)
     try:
         assignment = load(args.assignment)
         if args.timeout <= 0 or args.jobs < 1:
@@ -53,6 +62,25 @@ def main(argv: list[str] | None = None) -> int:
     _summary(results, assignment, Console())
     console.print(f"Reports written to {args.out}/ (grades.csv, exercises.csv, trials.csv, feedback/); seed {args.seed}")
     return 0
+
+
+def _check(args: argparse.Namespace, console: Console) -> int:
+    try:
+        result, max_total = check_notebook(args.notebook, args.bundle, args.timeout)
+    except (FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    table = Table(title=f"{args.notebook.name}: {round(result.total, 2):g} / {max_total:g} on the public trials")
+    for column in ("", "exercise", "passed", "what is wrong"):
+        table.add_column(column, overflow="fold")
+    for e in result.exercises:
+        table.add_row("✓" if e.status == "passed" else "✗", e.exercise, f"{e.passed}/{e.trials}", e.message)
+    Console().print(table)
+    if result.status != "ok":
+        console.print(f"[red]{result.status}:[/red] {result.message}")
+    for cell in result.cells:
+        console.print(f"code cell {cell['cell']}: {cell.get('error', {}).get('message', 'ran past the time limit')}")
+    return 0 if all(e.status == "passed" for e in result.exercises) else 1
 
 
 def _run(args: argparse.Namespace, assignment: Assignment, console: Console) -> list[SubmissionResult]:

@@ -17,7 +17,7 @@ from grader.discover import NotebookError, Submission, discover, read_cells
 from grader.execute import Calls, Executor, Job, ProcessExecutor
 from grader.grade import ExerciseResult, TrialResult, grade_trial, score_exercise
 from grader.spec import Assignment
-from grader.trials import make_trials
+from grader.trials import Trial, make_trials
 
 
 @dataclass
@@ -42,16 +42,18 @@ class Options:
     jobs: int = os.cpu_count() or 1
 
 
-def grade_submission(sub: Submission, assignment: Assignment, options: Options, executor: Executor) -> SubmissionResult:
+def grade_submission(
+    sub: Submission, assignment: Assignment, trials: dict[str, list[Trial]], timeout: float, executor: Executor
+) -> SubmissionResult:
+    """Run one notebook on the given trials (grading trials, or a bundle's public ones) and score it."""
     try:
         if sub.notebook is None:
             raise NotebookError(sub.error)
         cells = read_cells(sub.notebook)
     except NotebookError as exc:
         return _not_run(sub.student_id, assignment, "error", str(exc))
-    trials = {e.id: make_trials(e, options.seed, sub.student_id) for e in assignment.exercises}
     calls = [Calls(e.id, e.function, [t.args for t in trials[e.id]]) for e in assignment.exercises]
-    execution = executor.execute(Job(cells, sub.files, calls, options.timeout))
+    execution = executor.execute(Job(cells, sub.files, calls, timeout))
     results: list[ExerciseResult] = []
     trial_results: list[TrialResult] = []
     for exercise in assignment.exercises:
@@ -84,7 +86,8 @@ def grade_all(
         on_start(len(subs))
 
         def one(sub: Submission) -> SubmissionResult:
-            result = grade_submission(sub, assignment, options, executor)
+            trials = {e.id: make_trials(e, options.seed, sub.student_id) for e in assignment.exercises}
+            result = grade_submission(sub, assignment, trials, options.timeout, executor)
             progress(result)
             return result
 

@@ -49,7 +49,7 @@ class Exercise:
     id: str
     function: str
     args: Args
-    reference: Callable[..., Any]
+    reference: Callable[..., Any] | None  # None in a self-check bundle, which carries expected outputs instead
     reference_name: str
     output: int | None  # which of the student's return values is graded (None: all of it)
     reference_output: int | None  # likewise for the reference callable
@@ -62,6 +62,8 @@ class Exercise:
     hints: dict[str, dict[str, str]] = field(default_factory=dict)  # output name -> mistake code -> hint
 
     def expected(self, args: dict[str, Any]) -> Any:
+        if self.reference is None:
+            raise SpecError(f"exercise '{self.id}' has no reference callable here")
         return _select(self.reference(*args.values()), self.reference_output)
 
     @property
