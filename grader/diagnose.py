@@ -92,7 +92,9 @@ def scaled(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Diagnosis 
 
 
 def mask_only(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Diagnosis | None:
-    for name, x in ctx.inputs.items():
+    # Only direct arguments: the sign pattern of a network's parameter (params.b1) can match a hidden
+    # layer's Θ(a) by chance, and would name the wrong culprit.
+    for name, x in ((n, x) for n, x in ctx.inputs.items() if "." not in n):
         mask = (x > 0).astype(float)
         telling = 0 < mask.sum() < mask.size  # an all-0 or all-1 mask would fit any input of that shape
         if telling and x.shape == actual.shape and close(mask, actual):
