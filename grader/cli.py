@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from grader.selfcheck import check_notebook
 from grader.report import write_reports
 from grader.run import Options, SubmissionResult, grade_all
 from grader.spec import Assignment, SpecError, load
+from grader.validate import SEEDS, validate
 
 SEED_VARIABLE = "GRADER_SEED"
 
@@ -27,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="grade every notebook in SUBMISSIONS and write CSV reports and feedback")
     run.add_argument("submissions", type=Path, help="folder of <student_id>.ipynb files, <student_id>/ folders or .zip archives")
     run.add_argument("--assignment", default="backprop", help="built-in assignment name or path to an assignment folder (default: backprop)")
-    run.add_argument("--seed", default=os.environ.get(SEED_VARIABLE, "0"), help=f"grading seed (default: ${SEED_VARIABLE}, else 0)")
+    run.add_argument("--seed", help=f"grading seed (default: ${SEED_VARIABLE}; without either, a random seed, recorded in grades.csv)")
     run.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per cell and per function call (default: 10)")
     run.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="notebooks graded at once (default: number of cores)")
@@ -38,8 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     check_cmd.add_argument("notebook", type=Path)
     check_cmd.add_argument("--bundle", type=Path, help=f"the self-check bundle (default: {BUNDLE} beside the notebook)")
     check_cmd.add_argument("--timeout", type=float, default=10.0, help="seconds per cell and per call (default: 10)")
+    validate_cmd = commands.add_parser("validate", help="check that an assignment's solution, template, bundle and references agree")
+    validate_cmd.add_argument("assignment", help="built-in assignment name or path to an assignment folder")
+    validate_cmd.add_argument("--timeout", type=float, default=10.0, help="seconds per cell and per call (default: 10)")
     args = parser.parse_args(argv)
     console = Console(stderr=True)
+    if args.command == "validate":
+        return _validate(args, console)
     if args.command == "assign":
         try:
             student, bundle = assign(args.folder, args.force)
@@ -54,13 +61,33 @@ def main(argv: list[str] | None = None) -> int:
         assignment = load(args.assignment)
         if args.timeout <= 0 or args.jobs < 1:
             raise SpecError("--timeout must be positive and --jobs at least 1")
-        results = _run(args, assignment, console)
+        seed = args.seed or os.environ.get(SEED_VARIABLE) or str(secrets.randbelow(10**9))
+        if not (args.seed or os.environ.get(SEED_VARIABLE)):
+            console.print(f"no --seed or ${SEED_VARIABLE} given: grading with the random seed {seed} (pass --seed {seed} to reproduce)")
+        results = _run(args, assignment, seed, console)
     except (SpecError, FileNotFoundError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
-    write_reports(results, assignment, args.out)
+    write_reports(results, assignment, args.out, seed)
     _summary(results, assignment, Console())
-    console.print(f"Reports written to {args.out}/ (grades.csv, exercises.csv, trials.csv, feedback/); seed {args.seed}")
+    console.print(f"Reports written to {args.out}/ (grades.csv, exercises.csv, trials.csv, feedback/); seed {seed}")
+    return 0
+
+
+def _validate(args: argparse.Namespace, console: Console) -> int:
+    try:
+        assignment = load(args.assignment)
+    except SpecError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    problems = validate(assignment, args.timeout)
+    for problem in problems:
+        console.print(f"[red]✗[/red] {problem}")
+    if problems:
+        console.print(f"{assignment.path}: {len(problems)} problem(s)")
+        return 1
+    Console().print(f"✓ {assignment.path}: the solution scores full marks on seeds {', '.join(map(str, SEEDS))}, the template "
+                    "fails only with NotImplementedError, student.ipynb and the self-check bundle are up to date")
     return 0
 
 
@@ -83,14 +110,14 @@ def _check(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(e.status == "passed" for e in result.exercises) else 1
 
 
-def _run(args: argparse.Namespace, assignment: Assignment, console: Console) -> list[SubmissionResult]:
+def _run(args: argparse.Namespace, assignment: Assignment, seed: str, console: Console) -> list[SubmissionResult]:
     columns = (TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("grading", total=None)
         return grade_all(
             args.submissions,
             assignment,
-            Options(seed=args.seed, timeout=args.timeout, jobs=args.jobs),
+            Options(seed=seed, timeout=args.timeout, jobs=args.jobs),
             on_start=lambda count: progress.update(task, total=count),
             progress=lambda result: progress.advance(task),
         )

@@ -68,12 +68,17 @@ def transposed(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Diagno
 
 
 def not_summed(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Diagnosis | None:
-    if ctx.batch and actual.shape == (ctx.batch,) + expected.shape and close(expected, actual.sum(axis=0)):
-        return Diagnosis(
-            "not_summed",
-            f"{ctx.name} has one row per datapoint: summing over the batch axis (axis 0) gives the expected "
-            "answer; a parameter's gradient adds up the contributions of every datapoint (seed 003: ∇b = 1ᵀG)",
-        )
+    """A batch axis left in: first (rows are datapoints, seed 003) or last (columns are, seed 004)."""
+    if not ctx.batch:
+        return None
+    for axis, shape in ((0, (ctx.batch,) + expected.shape), (-1, expected.shape + (ctx.batch,))):
+        if actual.shape == shape and close(expected, actual.sum(axis=axis)):
+            where = "row" if axis == 0 else "column"
+            return Diagnosis(
+                "not_summed",
+                f"{ctx.name} has one {where} per datapoint: summing over the batch axis gives the expected "
+                "answer; a parameter's gradient adds up the contributions of every datapoint (seed 003: ∇b = 1ᵀG)",
+            )
     return None
 
 

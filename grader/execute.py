@@ -21,6 +21,7 @@ import numpy as np
 from grader import harness
 
 OUTPUT_CAP = 64 * 1024  # bytes of the notebook's printed output kept for feedback
+STARTUP_GRACE = 10.0  # seconds on top of the per-cell and per-call limits, for starting Python and IPython
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class ProcessExecutor:
             _copy_submission(job.files, work)
             job_file, capture = Path(tmp) / "job.npz", Path(tmp) / "output.txt"
             job_file.write_bytes(_pack_job(job))
-            budget = job.timeout * (len(job.cells) + len(job.calls) + 1) + 30
+            budget = job.timeout * (len(job.cells) + len(job.calls) + 1) + STARTUP_GRACE
             stdout, returncode, timed_out = _run([sys.executable, "-I", harness.__file__, str(job_file), str(capture)], work, capture, budget)
             execution = _read_frames(stdout)
             execution.output = _read_capped(capture)

@@ -21,7 +21,7 @@ from grader.spec import Assignment
 REPORTS = ("grades.csv", "exercises.csv", "trials.csv")
 
 
-def tables(results: list[SubmissionResult], assignment: Assignment) -> dict[str, pd.DataFrame]:
+def tables(results: list[SubmissionResult], assignment: Assignment, seed: int | str) -> dict[str, pd.DataFrame]:
     """The three CSV reports as data frames (a pure function of the results)."""
     max_total = assignment.max_total
     grades = pd.DataFrame(
@@ -33,10 +33,11 @@ def tables(results: list[SubmissionResult], assignment: Assignment) -> dict[str,
                 "percent": round(100 * r.total / max_total, 2),
                 "status": r.status,
                 **{e.exercise: round(e.score, 4) for e in r.exercises},
+                "seed": seed,
             }
             for r in results
         ],
-        columns=["student_id", "total", "max_total", "percent", "status", *(e.id for e in assignment.exercises)],
+        columns=["student_id", "total", "max_total", "percent", "status", *(e.id for e in assignment.exercises), "seed"],
     )
     exercises = pd.DataFrame(
         [{"student_id": r.student_id, **asdict(e)} for r in results for e in r.exercises],
@@ -49,11 +50,11 @@ def tables(results: list[SubmissionResult], assignment: Assignment) -> dict[str,
     return {"grades.csv": grades, "exercises.csv": exercises, "trials.csv": trials}
 
 
-def write_reports(results: list[SubmissionResult], assignment: Assignment, out: Path) -> None:
+def write_reports(results: list[SubmissionResult], assignment: Assignment, out: Path, seed: int | str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
-        for name, frame in tables(results, assignment).items():
+        for name, frame in tables(results, assignment, seed).items():
             frame.to_csv(staging / name, index=False)
         (staging / "feedback").mkdir()
         for result in results:

@@ -13,8 +13,9 @@ import numpy as np
 
 from reference.checks import as_array
 from reference.ops import Arrays, Op, linear as row_linear, relu, sigmoid, sqerr
+from reference.tape import Tape
 
-__all__ = ["linear", "relu", "sigmoid", "sqerr"]
+__all__ = ["linear", "relu", "sigmoid", "sqerr", "two_layer_loss_and_grads"]
 
 
 class ColumnLinear(Op):
@@ -56,3 +57,17 @@ def _reverse_axes(jac: np.ndarray, out_ndim: int, in_ndim: int) -> np.ndarray:
 
 
 linear = ColumnLinear()
+
+
+def two_layer_loss_and_grads(x: object, y: object, params: dict[str, object]) -> tuple[float, dict[str, np.ndarray]]:
+    """Seed 004's two-layer network, z1 = W1 x + b1, a = relu(z1), o = W2 a + b2, J = ½ Σ (y − o)²,
+    recorded on a tape and walked back: δ2 = o − y, ∂J/∂W2 = δ2 aᵀ, δ1 = W2ᵀ δ2 ⊙ relu'(z1), ∂J/∂W1 = δ1 xᵀ."""
+    names = ("W1", "b1", "W2", "b2")
+    missing = [k for k in names if k not in params]
+    if missing:
+        raise ValueError(f"two-layer network: params is missing {', '.join(missing)} (needs {', '.join(names)})")
+    tape = Tape()
+    p = {k: tape.var(params[k]) for k in names}
+    loss = sqerr(linear(relu(linear(x, p["W1"], p["b1"])), p["W2"], p["b2"]), y)
+    grads = tape.backward(loss)
+    return float(loss.value), {k: grads[v] for k, v in p.items()}

@@ -28,6 +28,7 @@ CASES = [
     (linear.jacobian(h, W, b)[1], linear.jacobian(h, W, b)[1].transpose(1, 2, 0), ctx("da_dW"), "axes_order"),
     (linear.backward(G, H, W, b)[2], G, ctx("dL_db", batch=4, dL_da=G), "not_summed"),
     (linear.backward(G, H, W, b)[1], H.T @ G / 4, ctx("dL_dW", batch=4), "mean_not_sum"),
+    (linear.backward(G, H, W, b)[2], G.T, ctx("dJ_db", batch=4), "not_summed"),  # columns: (n_out, B)
     (sqerr.backward(f, y)[1], f - y, ctx("dL_dy", f=f, y=y), "sign"),
     (sqerr.forward(f, y), 2 * sqerr.forward(f, y), ctx("L"), "double"),
     (sqerr.backward(f, y)[0], 0.5 * (f - y), ctx("dL_df"), "half"),

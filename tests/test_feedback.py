@@ -37,7 +37,7 @@ MISTAKES = {
              "    return dL_da @ W.T, np.atleast_2d(h).T @ np.atleast_2d(dL_da) / B, np.atleast_2d(dL_da).sum(0) / B",
              "linear_backward_batched", "mean_not_sum", "averaged over the batch"),
     "nosum": ("def linear_backward(dL_da, h, W, b):\n    return dL_da @ W.T, np.atleast_2d(h).T @ np.atleast_2d(dL_da), dL_da",
-              "linear_backward_batched", "not_summed", "summing over the batch axis"),
+              "linear_backward_batched", "not_summed", "one row per datapoint"),
     "mask": ("def relu_backward(dL_dh, a):\n    return (a > 0).astype(float)", "relu_backward", "mask_only", "Θ(a) alone"),
     "reshape": ("def relu_forward(a):\n    return np.maximum(a, 0).reshape(1, -1)", "relu_forward", "reshape", "reshaping"),
     "inplace": ("def relu_backward(dL_dh, a):\n    dL_dh[a <= 0] = 0\n    return dL_dh", "relu_backward", "in_place", "changed its input dL_dh"),
@@ -56,7 +56,7 @@ def mistakes(tmp_path_factory: pytest.TempPathFactory) -> dict:
     notebook(root / "subs" / "template.ipynb", base="student")
     assignment = load("backprop")
     results = grade_all(root / "subs", assignment, Options(seed=3, timeout=2, jobs=2))
-    write_reports(results, assignment, root / "out")
+    write_reports(results, assignment, root / "out", 3)
     exercises = pd.read_csv(root / "out" / "exercises.csv", keep_default_na=False).set_index(["student_id", "exercise"])
     return {"root": root, "exercises": exercises, "assignment": assignment}
 

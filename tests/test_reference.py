@@ -180,3 +180,24 @@ def test_bad_input_names_the_argument_and_shapes(call, words):
         call()
     for word in words:
         assert word in str(info.value)
+
+
+@pytest.mark.parametrize("sizes", [(1, 1, 1), (3, 5, 2), (6, 2, 1)])
+def test_column_two_layer_network_matches_finite_differences(sizes):
+    n0, n1, n2 = sizes
+    rng = np.random.default_rng(sum(sizes))
+    params = {"W1": rng.normal(size=(n1, n0)), "b1": rng.normal(size=n1), "W2": rng.normal(size=(n2, n1)), "b2": rng.normal(size=n2)}
+    x, y = rng.normal(size=n0), rng.normal(size=n2)
+    loss, grads = columns.two_layer_loss_and_grads(x, y, params)
+    names = list(params)
+
+    def loss_of(*values):
+        p = dict(zip(names, values))
+        o = p["W2"] @ np.maximum(p["W1"] @ x + p["b1"], 0) + p["b2"]
+        return 0.5 * np.sum((y - o) ** 2)
+
+    assert loss == pytest.approx(loss_of(*params.values()))
+    for i, name in enumerate(names):
+        np.testing.assert_allclose(grads[name], numerical_jacobian(loss_of, list(params.values()), i), rtol=1e-5, atol=1e-6)
+    delta2 = (params["W2"] @ np.maximum(params["W1"] @ x + params["b1"], 0) + params["b2"]) - y
+    np.testing.assert_allclose(grads["W2"], np.outer(delta2, np.maximum(params["W1"] @ x + params["b1"], 0)))  # δ aᵀ

@@ -111,7 +111,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assignment = load("backprop")
     results = grade_all(subs, assignment, Options(seed=7, timeout=2, jobs=2))
     out = root / "reports"
-    write_reports(results, assignment, out)
+    write_reports(results, assignment, out, 7)
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in subs.rglob("*") if p.is_file()}
     return {
         "before": before,
@@ -145,6 +145,7 @@ def test_every_submission_gets_exactly_one_row(graded):
     }
     assert set(graded["grades"].index) == expected
     assert list(graded["grades"].columns[:5]) == ["total", "max_total", "percent", "status", "linear_forward"]
+    assert list(graded["grades"].columns[-2:]) == ["mlp_backward", "seed"] and set(graded["grades"].seed) == {7}
     assert {p.stem for p in (graded["out"] / "feedback").iterdir()} == expected
 
 

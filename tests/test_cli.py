@@ -1,0 +1,106 @@
+"""The command line and the edges of a run: custom specs, hangs, atomic reports, bad arguments."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import grader.report
+from grader.report import write_reports
+from grader.run import Options, grade_all
+from grader.spec import SpecError, load
+from notebooks import notebook
+
+TINY = Path(__file__).parent / "assignments" / "tiny"
+
+
+def grader_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "GRADER_SEED"}
+    return subprocess.run([sys.executable, "-m", "grader.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_grader_run_writes_reports_and_a_summary(tmp_path):
+    notebook(tmp_path / "subs" / "ada.ipynb")
+    notebook(tmp_path / "subs" / "bea.ipynb", "def relu_forward(a):\n    return a")
+    done = grader_cli("run", "subs", "--out", "out", "--seed", "5", "--jobs", "2", "--timeout", "5", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    grades = pd.read_csv(tmp_path / "out" / "grades.csv").set_index("student_id")
+    assert grades.loc["ada", "percent"] == 100 and grades.loc["bea", "total"] < 18
+    assert "ada" in done.stdout and "18/18" in done.stdout
+    assert set(grades.seed) == {5}
+
+
+def test_without_a_seed_a_random_one_is_used_and_recorded(tmp_path):
+    notebook(tmp_path / "subs" / "ada.ipynb")
+    done = grader_cli("run", "subs", "--out", "out", "--assignment", str(TINY), cwd=tmp_path)
+    assert done.returncode == 0 and "grading with the random seed" in done.stderr
+    seed = pd.read_csv(tmp_path / "out" / "grades.csv").seed.iloc[0]
+    assert f"--seed {seed}" in done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["exercises.csv", "feedback", "grades.csv", "trials.csv"]
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["run", "nowhere"], "no submissions folder"),
+        (["run", "subs", "--assignment", "nosuch"], "no assignment at 'nosuch'"),
+        (["run", "subs", "--timeout", "0"], "--timeout must be positive"),
+    ],
+)
+def test_bad_arguments_get_a_clear_error(tmp_path, args, words):
+    (tmp_path / "subs").mkdir()
+    done = grader_cli(*args, cwd=tmp_path)
+    assert done.returncode == 2 and words in done.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_custom_assignment_by_path_and_a_notebook_that_ignores_the_alarm(tmp_path):
+    """A cell that disables the per-cell alarm and loops is stopped by the notebook's overall budget."""
+    notebook(tmp_path / "subs" / "ok.ipynb")
+    notebook(tmp_path / "subs" / "stuck.ipynb", "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass")
+    assignment = load(TINY)
+    results = {r.student_id: r for r in grade_all(tmp_path / "subs", assignment, Options(timeout=0.5, jobs=2))}
+    assert results["ok"].total == 1 and results["ok"].status == "ok"
+    assert results["stuck"].status == "timeout" and results["stuck"].total == 0
+    assert "stopped after" in results["stuck"].message
+
+
+def test_reports_are_complete_or_absent(tmp_path, monkeypatch):
+    notebook(tmp_path / "subs" / "ada.ipynb")
+    assignment = load(TINY)
+    results = grade_all(tmp_path / "subs", assignment, Options(jobs=1))
+    out = tmp_path / "out"
+    write_reports(results, assignment, out, 0)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def broken(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(grader.report, "feedback", broken)
+    with pytest.raises(OSError):
+        write_reports(results + results, assignment, out, 0)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in out.iterdir()) == ["exercises.csv", "feedback", "grades.csv", "trials.csv"]
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("title = 'x'", "no [[exercises]]"),
+        ("[[exercises]]\nid = 'e'\nreference = 'reference:relu.forward'\nargs = { a = 'normal(m)' }", "unknown dimension 'm'"),
+        ("[dims]\nn=[1,2]\n[[exercises]]\nid = 'e'\nreference = 'reference:nothing.here'\nargs = { a = 'normal(n)' }", "cannot be found"),
+        ("[dims]\nn=[1,2]\n[[exercises]]\nid = 'e'\nreference = 'reference:relu.forward'\nargs = { a = 'uniform(n)' }", "normal or nonzero"),
+        ("[dims]\nn=[0,2]", "1 <= low <= high"),
+        ("title = ", "not valid TOML"),
+    ],
+)
+def test_bad_specs_say_which_field(tmp_path, text, words):
+    (tmp_path / "assignment.toml").write_text(text)
+    with pytest.raises(SpecError) as info:
+        load(tmp_path)
+    assert words in str(info.value)
