@@ -14,6 +14,7 @@ from rich.table import Table
 
 from grader.assign import AssignError, assign
 from grader.bundle import BUNDLE
+from grader.sandbox import Limits, detect
 from grader.selfcheck import check_notebook
 from grader.report import write_reports
 from grader.run import Options, SubmissionResult, grade_all
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per cell and per function call (default: 10)")
     run.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="notebooks graded at once (default: number of cores)")
+    run.add_argument("--memory", type=_size, default=Limits.memory, help="memory cap per notebook, e.g. 2G or 512M (default: 2G)")
+    run.add_argument("--strict", action="store_true", help="refuse to run unless every sandbox layer is available")
     assign_cmd = commands.add_parser("assign", help="write student.ipynb from solution.ipynb (solution regions removed)")
     assign_cmd.add_argument("folder", type=Path, help="the assignment folder, e.g. assignments/backprop")
     assign_cmd.add_argument("--force", action="store_true", help="overwrite a student notebook that was changed by hand")
@@ -61,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         assignment = load(args.assignment)
         if args.timeout <= 0 or args.jobs < 1:
             raise SpecError("--timeout must be positive and --jobs at least 1")
+        sandbox = detect()
+        console.print(sandbox.describe())
+        if args.strict and not all(sandbox.layers.values()):
+            raise SpecError("--strict: not every sandbox layer is available here (see above)")
         seed = args.seed or os.environ.get(SEED_VARIABLE) or str(secrets.randbelow(10**9))
         if not (args.seed or os.environ.get(SEED_VARIABLE)):
             console.print(f"no --seed or ${SEED_VARIABLE} given: grading with the random seed {seed} (pass --seed {seed} to reproduce)")
@@ -117,10 +124,23 @@ def _run(args: argparse.Namespace, assignment: Assignment, seed: str, console: C
         return grade_all(
             args.submissions,
             assignment,
-            Options(seed=seed, timeout=args.timeout, jobs=args.jobs),
+            Options(seed=seed, timeout=args.timeout, jobs=args.jobs, limits=Limits(memory=args.memory)),
             on_start=lambda count: progress.update(task, total=count),
             progress=lambda result: progress.advance(task),
         )
+
+
+def _size(text: str) -> int:
+    """'2G', '512M', '1048576' as bytes, for --memory."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    try:
+        number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units else (text, 1)
+        value = int(float(number) * unit)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 2G or 512M") from None
+    if value < 64 * 2**20:
+        raise argparse.ArgumentTypeError(f"{text!r} is too little memory for Python and numpy (at least 64M)")
+    return value
 
 
 def _summary(results: list[SubmissionResult], assignment: Assignment, console: Console) -> None:

@@ -7,6 +7,7 @@ rest of the grader sees: a `Job` in (the cells and the calls to make), an `Execu
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from grader import harness
+from grader.sandbox import Limits, Sandbox, detect
 
 OUTPUT_CAP = 64 * 1024  # bytes of the notebook's printed output kept for feedback
 STARTUP_GRACE = 10.0  # seconds on top of the per-cell and per-call limits, for starting Python and IPython
@@ -64,17 +66,36 @@ class Executor(Protocol):
 
 
 class ProcessExecutor:
-    """A fresh `python -I` per notebook running `grader/harness.py`, in its own session, in a
-    temporary copy of the submission, with a minimal environment."""
+    """A fresh `python -I` per notebook running `grader/harness.py`, in a temporary copy of the
+    submission, with a minimal environment, inside every sandbox layer this machine has."""
+
+    def __init__(self, sandbox: Sandbox | None = None, limits: Limits = Limits(), slots: int = 1) -> None:
+        self.sandbox = sandbox or detect()
+        self.limits = limits
+        self._slots: queue.Queue[int] = queue.Queue()
+        for slot in range(max(1, slots)):  # one uid per notebook running at once
+            self._slots.put(slot)
 
     def execute(self, job: Job) -> Execution:
+        slot = self._slots.get()
+        try:
+            return self._execute(job, self.sandbox.uid(slot))
+        finally:
+            self._slots.put(slot)
+
+    def _execute(self, job: Job, uid: int | None) -> Execution:
+        budget = job.timeout * (len(job.cells) + len(job.calls) + 1) + STARTUP_GRACE
         with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
-            work = Path(tmp) / "work"
-            _copy_submission(job.files, work)
-            job_file, capture = Path(tmp) / "job.npz", Path(tmp) / "output.txt"
-            job_file.write_bytes(_pack_job(job))
-            budget = job.timeout * (len(job.cells) + len(job.calls) + 1) + STARTUP_GRACE
-            stdout, returncode, timed_out = _run([sys.executable, "-I", harness.__file__, str(job_file), str(capture)], work, capture, budget)
+            box = Path(tmp) / "box"  # all the notebook's process may see of the grader's files
+            _copy_submission(job.files, box / "work")
+            shutil.copy(harness.__file__, box / "harness.py")
+            (box / "job.npz").write_bytes(_pack_job(job, self.limits.as_dict(budget), uid))
+            if uid is not None:
+                _hand_over(Path(tmp), box, uid)
+            inside = self.sandbox.path(box)
+            argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), str(inside / "job.npz")], box)
+            capture = Path(tmp) / "output.txt"
+            stdout, returncode, timed_out = _run(argv, box / "work", _environment(inside), capture, budget)
             execution = _read_frames(stdout)
             execution.output = _read_capped(capture)
         if timed_out:
@@ -88,25 +109,35 @@ def _copy_submission(files: Path | None, work: Path) -> None:
     if files is not None and files.is_dir():
         shutil.copytree(files, work, symlinks=True)
     else:
-        work.mkdir()
+        work.mkdir(parents=True)
         if files is not None:
             shutil.copy2(files, work / files.name)
 
 
-def _pack_job(job: Job) -> bytes:
+def _hand_over(tmp: Path, box: Path, uid: int) -> None:
+    """Make the working copy the notebook's own uid's; the rest stays root's, traversable only."""
+    for folder in (tmp, box):
+        folder.chmod(0o711)
+    (box / "ipython").mkdir()
+    for path in [box / "work", box / "ipython", *(box / "work").rglob("*")]:
+        os.chown(path, uid, uid, follow_symlinks=False)
+
+
+def _pack_job(job: Job, limits: dict[str, int], uid: int | None) -> bytes:
     arrays: dict[str, np.ndarray] = {}
     exercises = [
         {"id": c.exercise, "function": c.function, "trials": [harness.encode(t, arrays) for t in c.trials]} for c in job.calls
     ]
-    return harness.pack({"cells": job.cells, "exercises": exercises, "timeout": job.timeout}, arrays)
+    manifest = {"cells": job.cells, "exercises": exercises, "timeout": job.timeout, "limits": limits, "uid": uid}
+    return harness.pack(manifest, arrays)
 
 
-def _environment(work: Path) -> dict[str, str]:
+def _environment(box: Path) -> dict[str, str]:
     """Only what a notebook needs: nothing of the grader's environment (which may hold the seed)."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(work),
-        "IPYTHONDIR": str(work.parent / "ipython"),
+        "HOME": str(box / "work"),
+        "IPYTHONDIR": str(box / "ipython"),
         "MPLBACKEND": "Agg",
         "LANG": "C.UTF-8",
         "PYTHONIOENCODING": "utf-8",
@@ -116,10 +147,10 @@ def _environment(work: Path) -> dict[str, str]:
     }
 
 
-def _run(argv: list[str], work: Path, capture: Path, budget: float) -> tuple[bytes, int, bool]:
+def _run(argv: list[str], work: Path, env: dict[str, str], capture: Path, budget: float) -> tuple[bytes, int, bool]:
     with open(capture, "ab") as err:
         proc = subprocess.Popen(
-            argv, cwd=work, env=_environment(work), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, start_new_session=True
+            argv, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, start_new_session=True
         )
     timed_out = False
     try:
@@ -182,7 +213,11 @@ def _read_capped(path: Path) -> str:
 def _exit_reason(returncode: int | None) -> str:
     if returncode is not None and returncode < 0:
         try:
-            return f"killed by signal {-returncode} ({signal.Signals(-returncode).name})"
+            name = signal.Signals(-returncode).name
         except ValueError:
             return f"killed by signal {-returncode}"
+        why = {"SIGXCPU": ": it used up its CPU time", "SIGXFSZ": ": it wrote a file past the size limit"}.get(name, "")
+        return f"killed by signal {-returncode} ({name}){why}"
+    if returncode is not None and returncode > 128:  # bubblewrap reports a killed child as 128 + signal
+        return _exit_reason(128 - returncode)
     return f"exit code {returncode}"

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from grader.discover import NotebookError, Submission, discover, read_cells
 from grader.execute import Calls, Executor, Job, ProcessExecutor
 from grader.grade import ExerciseResult, TrialResult, grade_trial, score_exercise
+from grader.sandbox import Limits
 from grader.spec import Assignment
 from grader.trials import Trial, make_trials
 
@@ -40,6 +41,7 @@ class Options:
     seed: int | str = 0
     timeout: float = 10.0
     jobs: int = os.cpu_count() or 1
+    limits: Limits = Limits()
 
 
 def grade_submission(
@@ -80,7 +82,7 @@ def grade_all(
     progress: Callable[[SubmissionResult], None] = lambda result: None,
 ) -> list[SubmissionResult]:
     """Grade every submission under `submissions`; results come back sorted by student id."""
-    executor = executor or ProcessExecutor()
+    executor = executor or ProcessExecutor(limits=options.limits, slots=options.jobs)
     with tempfile.TemporaryDirectory(prefix="grader-unzip-") as scratch:
         subs = discover(submissions, Path(scratch))
         on_start(len(subs))

@@ -1,0 +1,140 @@
+"""The walls around a student's process, layer by layer, and which of them this machine can raise.
+
+- process: its own session, the whole group killed on timeout and at the end (always);
+- limits: memory (RLIMIT_AS), CPU time, file size, open files, processes, no core dumps, set by the
+  harness before any student code runs (always);
+- uid: when the grader runs as root, each running notebook gets its own unprivileged uid, so the
+  process limit applies and one student's fork bomb cannot starve another's (root only);
+- namespaces: bubblewrap gives a PID namespace (every descendant dies with the notebook, even one
+  that called setsid), no network, and a filesystem that holds only the Python installation
+  (read-only, with the grader's own packages masked) and the job's own directory (needs `bwrap`).
+
+Where a layer is unavailable (no bwrap, no namespaces, macOS) the others still hold, and the run
+says so; `--strict` refuses to run without all of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+INSIDE = Path("/grading")  # where the job's directory appears inside the namespace
+FIRST_UID = 61000  # unprivileged uids FIRST_UID, FIRST_UID + 1, ...: one per notebook running at once
+SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin")
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: int = 2 * 2**30  # bytes of address space
+    file_size: int = 64 * 2**20  # bytes any one file may grow to (printed output included)
+    open_files: int = 256
+    processes: int = 64  # threads count too
+
+    def as_dict(self, cpu_seconds: float) -> dict[str, int]:
+        return {
+            "RLIMIT_AS": self.memory, "RLIMIT_FSIZE": self.file_size, "RLIMIT_NOFILE": self.open_files,
+            "RLIMIT_NPROC": self.processes, "RLIMIT_CPU": int(cpu_seconds) + 1, "RLIMIT_CORE": 0,
+        }
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    bwrap: str | None  # the bubblewrap binary, when it works here
+    as_root: bool
+
+    @property
+    def layers(self) -> dict[str, bool]:
+        return {
+            "process group": True,
+            "resource limits": True,
+            "unprivileged uid": self.as_root,
+            "namespaces (pid, network, filesystem)": self.bwrap is not None,
+        }
+
+    def describe(self) -> str:
+        on = [name for name, up in self.layers.items() if up]
+        off = [name for name, up in self.layers.items() if not up]
+        text = f"sandbox layers on: {', '.join(on)}"
+        if off:
+            reasons = []
+            if not self.as_root:
+                reasons.append("notebooks run as your own user (run as root to give each its own uid)")
+            if self.bwrap is None:
+                reasons.append("no working bubblewrap: network and files are not walled off (install the `bubblewrap` package)")
+            text += f"; off: {', '.join(off)} — {'; '.join(reasons)}"
+        return text
+
+    def path(self, box: Path) -> Path:
+        """Where the job's directory is, as the notebook's process sees it."""
+        return INSIDE if self.bwrap else box
+
+    def uid(self, slot: int) -> int | None:
+        return FIRST_UID + slot if self.as_root else None
+
+    def command(self, argv: list[str], box: Path) -> list[str]:
+        """`argv` (whose paths are under `self.path(box)`) wrapped in bubblewrap; unchanged without it."""
+        if self.bwrap is None:
+            return argv
+        wrap = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                "--die-with-parent", "--new-session"]
+        if not self.as_root:
+            wrap.append("--unshare-user")
+        wrap += ["--tmpfs", "/tmp"]
+        for path in SYSTEM_DIRS:
+            if os.path.islink(path):
+                wrap += ["--symlink", os.readlink(path), path]
+            elif os.path.isdir(path):
+                wrap += ["--ro-bind", path, path]
+        for root in python_roots():
+            wrap += _parents(root) + ["--ro-bind", str(root), str(root)]
+        for hidden in grader_packages():
+            if any(hidden.is_relative_to(root) for root in python_roots()):
+                wrap += ["--tmpfs", str(hidden)]
+        wrap += ["--proc", "/proc", "--dev", "/dev", "--bind", str(box), str(INSIDE), "--chdir", str(INSIDE / "work")]
+        return wrap + ["--"] + argv
+
+
+def python_roots() -> list[Path]:
+    """The directories the student's Python needs: the interpreter, its stdlib and the site-packages."""
+    roots = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent}
+    return sorted(r for r in roots if not any(r != o and r.is_relative_to(o) for o in roots))
+
+
+def grader_packages() -> list[Path]:
+    """Where `grader` and `reference` are installed: masked inside the namespace."""
+    import grader
+    import reference
+
+    return [Path(grader.__file__).parent, Path(reference.__file__).parent]
+
+
+def _parents(path: Path) -> list[str]:
+    """Create `path`'s ancestors world-traversable (bubblewrap's own would be 0700 for root)."""
+    out: list[str] = []
+    for parent in reversed(path.parents):
+        if str(parent) not in ("/",) and not any(str(parent) == d or str(parent).startswith(d + "/") for d in SYSTEM_DIRS):
+            out += ["--perms", "0755", "--dir", str(parent)]
+    return out
+
+
+@functools.cache
+def detect() -> Sandbox:
+    """Which layers work on this machine: bubblewrap is tried once for real."""
+    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    bwrap = shutil.which("bwrap") if sys.platform.startswith("linux") else None
+    if bwrap:
+        with tempfile.TemporaryDirectory(prefix="grader-probe-") as box:
+            (Path(box) / "work").mkdir()
+            argv = Sandbox(bwrap, as_root).command([sys.executable, "-c", "import numpy"], Path(box))
+            try:
+                ok = subprocess.run(argv, capture_output=True, timeout=60).returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                ok = False
+        bwrap = bwrap if ok else None
+    return Sandbox(bwrap, as_root)
