@@ -16,6 +16,7 @@ from grader.assign import AssignError, assign
 from grader.bundle import BUNDLE
 from grader.sandbox import Limits, detect
 from grader.selfcheck import check_notebook
+from grader.store import FILE as STORE, Store
 from grader.report import write_reports
 from grader.run import Options, SubmissionResult, grade_all
 from grader.spec import Assignment, SpecError, load
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="notebooks graded at once (default: number of cores)")
     run.add_argument("--memory", type=_size, default=Limits.memory, help="memory cap per notebook, e.g. 2G or 512M (default: 2G)")
     run.add_argument("--strict", action="store_true", help="refuse to run unless every sandbox layer is available")
+    run.add_argument("--fresh", action="store_true", help="grade everything again instead of reusing results stored by an earlier run")
     assign_cmd = commands.add_parser("assign", help="write student.ipynb from solution.ipynb (solution regions removed)")
     assign_cmd.add_argument("folder", type=Path, help="the assignment folder, e.g. assignments/backprop")
     assign_cmd.add_argument("--force", action="store_true", help="overwrite a student notebook that was changed by hand")
@@ -71,10 +73,23 @@ def main(argv: list[str] | None = None) -> int:
         seed = args.seed or os.environ.get(SEED_VARIABLE) or str(secrets.randbelow(10**9))
         if not (args.seed or os.environ.get(SEED_VARIABLE)):
             console.print(f"no --seed or ${SEED_VARIABLE} given: grading with the random seed {seed} (pass --seed {seed} to reproduce)")
-        results = _run(args, assignment, seed, console)
+        if not args.submissions.is_dir():
+            raise FileNotFoundError(f"no submissions folder at {args.submissions}")
+        store = Store(args.out / STORE)
+        try:
+            if args.fresh:
+                store.clear()
+            results = _run(args, assignment, seed, store, console)
+            if store.reused:
+                console.print(f"{store.reused} result(s) reused from an earlier run with the same seed (--fresh grades all again)")
+        finally:
+            store.close()
     except (SpecError, FileNotFoundError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
+    except KeyboardInterrupt:
+        console.print(f"interrupted: what was graded is kept in {args.out / STORE}; run the same command again to go on")
+        return 130
     write_reports(results, assignment, args.out, seed)
     _summary(results, assignment, Console())
     console.print(f"Reports written to {args.out}/ (grades.csv, exercises.csv, trials.csv, feedback/); seed {seed}")
@@ -117,7 +132,7 @@ def _check(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(e.status == "passed" for e in result.exercises) else 1
 
 
-def _run(args: argparse.Namespace, assignment: Assignment, seed: str, console: Console) -> list[SubmissionResult]:
+def _run(args: argparse.Namespace, assignment: Assignment, seed: str, store: Store, console: Console) -> list[SubmissionResult]:
     columns = (TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("grading", total=None)
@@ -127,6 +142,7 @@ def _run(args: argparse.Namespace, assignment: Assignment, seed: str, console: C
             Options(seed=seed, timeout=args.timeout, jobs=args.jobs, limits=Limits(memory=args.memory)),
             on_start=lambda count: progress.update(task, total=count),
             progress=lambda result: progress.advance(task),
+            store=store,
         )
 
 

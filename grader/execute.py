@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -64,6 +65,9 @@ class Execution:
 class Executor(Protocol):
     def execute(self, job: Job) -> Execution: ...
 
+    def stop(self) -> None:
+        """Kill every notebook still running (the run was interrupted)."""
+
 
 class ProcessExecutor:
     """A fresh `python -I` per notebook running `grader/harness.py`, in a temporary copy of the
@@ -75,6 +79,13 @@ class ProcessExecutor:
         self._slots: queue.Queue[int] = queue.Queue()
         for slot in range(max(1, slots)):  # one uid per notebook running at once
             self._slots.put(slot)
+        self._live: set[int] = set()  # process groups of the notebooks running now
+        self._lock = threading.Lock()
+
+    def stop(self) -> None:
+        with self._lock:
+            for pgid in self._live:
+                _kill_group(pgid)
 
     def execute(self, job: Job) -> Execution:
         slot = self._slots.get()
@@ -95,7 +106,7 @@ class ProcessExecutor:
             inside = self.sandbox.path(box)
             argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), str(inside / "job.npz")], box)
             capture = Path(tmp) / "output.txt"
-            stdout, returncode, timed_out = _run(argv, box / "work", _environment(inside), capture, budget)
+            stdout, returncode, timed_out = self._run(argv, box / "work", _environment(inside), capture, budget)
             execution = _read_frames(stdout)
             execution.output = _read_capped(capture)
         if timed_out:
@@ -103,6 +114,26 @@ class ProcessExecutor:
         elif execution.status != "ok":
             execution.message = f"the notebook's process died ({_exit_reason(returncode)}) {execution.message}"
         return execution
+
+    def _run(self, argv: list[str], work: Path, env: dict[str, str], capture: Path, budget: float) -> tuple[bytes, int, bool]:
+        with open(capture, "ab") as err:
+            proc = subprocess.Popen(
+                argv, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, start_new_session=True
+            )
+        with self._lock:
+            self._live.add(proc.pid)
+        timed_out = False
+        try:
+            stdout, _ = proc.communicate(timeout=budget)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc.pid)
+            stdout, _ = proc.communicate()
+        finally:
+            _kill_group(proc.pid)  # whatever the notebook left running
+            with self._lock:
+                self._live.discard(proc.pid)
+        return stdout, proc.returncode, timed_out
 
 
 def _copy_submission(files: Path | None, work: Path) -> None:
@@ -145,22 +176,6 @@ def _environment(box: Path) -> dict[str, str]:
         "OPENBLAS_NUM_THREADS": "1",
         **{k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_CORETYPE") or k == "OPENBLAS_L2_SIZE"},
     }
-
-
-def _run(argv: list[str], work: Path, env: dict[str, str], capture: Path, budget: float) -> tuple[bytes, int, bool]:
-    with open(capture, "ab") as err:
-        proc = subprocess.Popen(
-            argv, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, start_new_session=True
-        )
-    timed_out = False
-    try:
-        stdout, _ = proc.communicate(timeout=budget)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc.pid)
-        stdout, _ = proc.communicate()
-    _kill_group(proc.pid)  # whatever the notebook left running
-    return stdout, proc.returncode, timed_out
 
 
 def _kill_group(pgid: int) -> None:

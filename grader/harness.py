@@ -12,6 +12,7 @@ place.
 
 from __future__ import annotations
 
+import gc
 import importlib.machinery
 import io
 import json
@@ -151,6 +152,8 @@ class Run:
         config.HistoryManager.hist_file = ":memory:"
         config.InteractiveShell.colors = "nocolor"
         self.shell = InteractiveShell.instance(config=config)
+        import IPython.core.ultratb  # noqa: F401 - loaded now: a traceback under memory pressure must not import
+        import stack_data  # noqa: F401
 
     def send(self, manifest: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
         data = pack(manifest, arrays or {})
@@ -191,7 +194,18 @@ class Run:
                 report |= {"status": "timeout"}
             elif error is not None:
                 report |= {"status": "error", "error": self.describe(error)}
+            error = result = None
+            self.forget_failure()
             self.send(report)
+
+    def forget_failure(self) -> None:
+        """Drop every reference to a failed cell's frames, so the memory they hold is freed."""
+        for name in ("last_type", "last_value", "last_traceback"):
+            if hasattr(sys, name):
+                delattr(sys, name)
+        self.shell.last_execution_result = None
+        self.shell.InteractiveTB.tb = None  # IPython keeps the last traceback, and with it every frame
+        gc.collect()
 
     def call_all(self) -> None:
         for exercise in self.job["exercises"]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from grader.discover import NotebookError, Submission, discover, read_cells
 from grader.execute import Calls, Executor, Job, ProcessExecutor
@@ -19,6 +20,9 @@ from grader.grade import ExerciseResult, TrialResult, grade_trial, score_exercis
 from grader.sandbox import Limits
 from grader.spec import Assignment
 from grader.trials import Trial, make_trials
+
+if TYPE_CHECKING:
+    from grader.store import Store
 
 
 @dataclass
@@ -80,21 +84,46 @@ def grade_all(
     executor: Executor | None = None,
     on_start: Callable[[int], None] = lambda count: None,
     progress: Callable[[SubmissionResult], None] = lambda result: None,
+    store: Store | None = None,
 ) -> list[SubmissionResult]:
-    """Grade every submission under `submissions`; results come back sorted by student id."""
+    """Grade every submission under `submissions`; results come back sorted by student id.
+
+    With a `store`, each result is committed as soon as it is graded, and results already in the
+    store for the same content, assignment, seed and time limit are reused instead of regraded.
+    """
     executor = executor or ProcessExecutor(limits=options.limits, slots=options.jobs)
     with tempfile.TemporaryDirectory(prefix="grader-unzip-") as scratch:
         subs = discover(submissions, Path(scratch))
         on_start(len(subs))
 
+        stopping = threading.Event()
+
         def one(sub: Submission) -> SubmissionResult:
-            trials = {e.id: make_trials(e, options.seed, sub.student_id) for e in assignment.exercises}
-            result = grade_submission(sub, assignment, trials, options.timeout, executor)
+            stored_as = store.key(sub, assignment, options) if store else None
+            result = store.get(stored_as) if store and stored_as else None
+            if result is None:
+                trials = {e.id: make_trials(e, options.seed, sub.student_id) for e in assignment.exercises}
+                result = grade_submission(sub, assignment, trials, options.timeout, executor)
+                if stopping.is_set():
+                    raise Interrupted()  # killed by us, not by the student's code: not a result
+                if store and stored_as:
+                    store.put(stored_as, result)
             progress(result)
             return result
 
-        with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, options.jobs))
+        try:
             return list(pool.map(one, subs))
+        except BaseException:  # Ctrl-C, or a failure of the grader itself: stop the notebooks still running
+            stopping.set()
+            executor.stop()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Interrupted(Exception):
+    """The run was stopped; results still in flight are dropped, not stored."""
 
 
 def _not_run(student_id: str, assignment: Assignment, status: str, message: str) -> SubmissionResult:

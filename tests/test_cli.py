@@ -41,7 +41,7 @@ def test_without_a_seed_a_random_one_is_used_and_recorded(tmp_path):
     assert done.returncode == 0 and "grading with the random seed" in done.stderr
     seed = pd.read_csv(tmp_path / "out" / "grades.csv").seed.iloc[0]
     assert f"--seed {seed}" in done.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["exercises.csv", "feedback", "grades.csv", "trials.csv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".grader-store.sqlite", "exercises.csv", "feedback", "grades.csv", "trials.csv"]
 
 
 @pytest.mark.parametrize(
