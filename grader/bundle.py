@@ -15,7 +15,7 @@ from grader.harness import decode, encode, pack, unpack
 from grader.spec import Assignment, Exercise
 from grader.trials import Trial, make_trials
 
-BUNDLE = "selfcheck.npz"
+BUNDLE = "selfcheck.bundle"
 PUBLIC = "public"
 
 

@@ -18,7 +18,7 @@ from grader.sandbox import Limits, detect
 from grader.selfcheck import check_notebook
 from grader.store import FILE as STORE, Store
 from grader.report import write_reports
-from grader.run import Options, SubmissionResult, grade_all
+from grader.run import EXECUTORS, Options, SubmissionResult, grade_all
 from grader.spec import Assignment, SpecError, load
 from grader.validate import SEEDS, validate
 
@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--memory", type=_size, default=Limits.memory, help="memory cap per notebook, e.g. 2G or 512M (default: 2G)")
     run.add_argument("--strict", action="store_true", help="refuse to run unless every sandbox layer is available")
     run.add_argument("--fresh", action="store_true", help="grade everything again instead of reusing results stored by an earlier run")
+    run.add_argument("--executor", choices=sorted(EXECUTORS), default="fork",
+                     help="fork: warm servers fork a process per notebook (default, fast); process: a fresh Python per notebook")
     assign_cmd = commands.add_parser("assign", help="write student.ipynb from solution.ipynb (solution regions removed)")
     assign_cmd.add_argument("folder", type=Path, help="the assignment folder, e.g. assignments/backprop")
     assign_cmd.add_argument("--force", action="store_true", help="overwrite a student notebook that was changed by hand")
@@ -134,14 +136,20 @@ def _check(args: argparse.Namespace, console: Console) -> int:
 
 def _run(args: argparse.Namespace, assignment: Assignment, seed: str, store: Store, console: Console) -> list[SubmissionResult]:
     columns = (TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    # No refresh thread: the grading workers are forked from this process, which must hold no threads.
+    with Progress(*columns, console=console, transient=True, auto_refresh=False) as progress:
         task = progress.add_task("grading", total=None)
+
+        def advance(result: SubmissionResult) -> None:
+            progress.advance(task)
+            progress.refresh()
+
         return grade_all(
             args.submissions,
             assignment,
-            Options(seed=seed, timeout=args.timeout, jobs=args.jobs, limits=Limits(memory=args.memory)),
-            on_start=lambda count: progress.update(task, total=count),
-            progress=lambda result: progress.advance(task),
+            Options(seed=seed, timeout=args.timeout, jobs=args.jobs, limits=Limits(memory=args.memory), executor=args.executor),
+            on_start=lambda count: progress.update(task, total=count, refresh=True),
+            progress=advance,
             store=store,
         )
 

@@ -93,9 +93,14 @@ def changed_inputs(before: dict[str, Any], after: Any) -> list[str]:
     for name, value in before.items():
         if isinstance(value, dict):
             changed += [f"{name}.{n}" for n in changed_inputs(value, after.get(name))]
-        elif not (isinstance(after.get(name), np.ndarray) and np.array_equal(value, after[name], equal_nan=True)):
+        elif not _same_bits(value, after.get(name)):
             changed.append(name)
     return changed
+
+
+def _same_bits(before: np.ndarray, after: Any) -> bool:
+    """Bit-for-bit equal: any write, even of the same value's other zero (-0.0), counts as a change."""
+    return isinstance(after, np.ndarray) and before.shape == after.shape and before.dtype == after.dtype and before.tobytes() == after.tobytes()
 
 
 def describe(value: Any) -> str:

@@ -13,10 +13,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
@@ -65,28 +64,23 @@ class Execution:
 class Executor(Protocol):
     def execute(self, job: Job) -> Execution: ...
 
-    def stop(self) -> None:
-        """Kill every notebook still running (the run was interrupted)."""
+    def close(self) -> None:
+        """Release what the executor holds (warm processes, directories) once grading is done."""
 
 
 class ProcessExecutor:
     """A fresh `python -I` per notebook running `grader/harness.py`, in a temporary copy of the
     submission, with a minimal environment, inside every sandbox layer this machine has."""
 
-    def __init__(self, sandbox: Sandbox | None = None, limits: Limits = Limits(), slots: int = 1) -> None:
+    def __init__(self, sandbox: Sandbox | None = None, limits: Limits = Limits(), slots: Sequence[int] = (0,)) -> None:
         self.sandbox = sandbox or detect()
         self.limits = limits
         self._slots: queue.Queue[int] = queue.Queue()
-        for slot in range(max(1, slots)):  # one uid per notebook running at once
+        for slot in slots:  # one uid per notebook running at once
             self._slots.put(slot)
-        self._live: set[int] = set()  # process groups of the notebooks running now
-        self._lock = threading.Lock()
 
-    def stop(self) -> None:
-        with self._lock:
-            for pgid in self._live:
-                _kill_group(pgid)
-
+    def close(self) -> None:
+        pass  # nothing outlives a notebook
     def execute(self, job: Job) -> Execution:
         slot = self._slots.get()
         try:
@@ -95,48 +89,53 @@ class ProcessExecutor:
             self._slots.put(slot)
 
     def _execute(self, job: Job, uid: int | None) -> Execution:
-        budget = job.timeout * (len(job.cells) + len(job.calls) + 1) + STARTUP_GRACE
+        seconds = budget(job)
         with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
             box = Path(tmp) / "box"  # all the notebook's process may see of the grader's files
-            _copy_submission(job.files, box / "work")
+            copy_submission(job.files, box / "work")
             shutil.copy(harness.__file__, box / "harness.py")
-            (box / "job.npz").write_bytes(_pack_job(job, self.limits.as_dict(budget), uid))
+            (box / harness.JOB_FILE).write_bytes(pack_job(job, self.limits.as_dict(seconds), uid))
             if uid is not None:
-                _hand_over(Path(tmp), box, uid)
+                hand_over(box / "work", uid, Path(tmp), box)
             inside = self.sandbox.path(box)
-            argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), str(inside / "job.npz")], box)
+            argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), str(inside / harness.JOB_FILE)], box)
             capture = Path(tmp) / "output.txt"
-            stdout, returncode, timed_out = self._run(argv, box / "work", _environment(inside), capture, budget)
-            execution = _read_frames(stdout)
-            execution.output = _read_capped(capture)
-        if timed_out:
-            execution.status, execution.message = "timeout", f"the notebook was stopped after {budget:.0f} s in all ({execution.message})"
-        elif execution.status != "ok":
-            execution.message = f"the notebook's process died ({_exit_reason(returncode)}) {execution.message}"
-        return execution
+            stdout, returncode, timed_out = self._run(argv, box / "work", environment(inside), capture, seconds)
+            return finish(read_frames(messages(stdout), job), read_capped(capture), returncode, timed_out, seconds)
 
     def _run(self, argv: list[str], work: Path, env: dict[str, str], capture: Path, budget: float) -> tuple[bytes, int, bool]:
         with open(capture, "ab") as err:
             proc = subprocess.Popen(
                 argv, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, start_new_session=True
             )
-        with self._lock:
-            self._live.add(proc.pid)
         timed_out = False
         try:
             stdout, _ = proc.communicate(timeout=budget)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
             stdout, _ = proc.communicate()
         finally:
-            _kill_group(proc.pid)  # whatever the notebook left running
-            with self._lock:
-                self._live.discard(proc.pid)
+            kill_group(proc.pid)  # whatever the notebook left running
         return stdout, proc.returncode, timed_out
 
 
-def _copy_submission(files: Path | None, work: Path) -> None:
+def budget(job: Job) -> float:
+    """Seconds the whole notebook may take: every cell and every exercise at its limit, and start-up."""
+    return job.timeout * (len(job.cells) + len(job.calls) + 1) + STARTUP_GRACE
+
+
+def finish(execution: Execution, output: str, returncode: int | None, timed_out: bool, seconds: float) -> Execution:
+    """Add how the process ended to what its frames said."""
+    execution.output = output
+    if timed_out:
+        execution.status, execution.message = "timeout", f"the notebook was stopped after {seconds:.0f} s in all ({execution.message})"
+    elif execution.status != "ok":
+        execution.message = f"the notebook's process died ({exit_reason(returncode)}) {execution.message}"
+    return execution
+
+
+def copy_submission(files: Path | None, work: Path) -> None:
     if files is not None and files.is_dir():
         shutil.copytree(files, work, symlinks=True)
     else:
@@ -145,16 +144,16 @@ def _copy_submission(files: Path | None, work: Path) -> None:
             shutil.copy2(files, work / files.name)
 
 
-def _hand_over(tmp: Path, box: Path, uid: int) -> None:
-    """Make the working copy the notebook's own uid's; the rest stays root's, traversable only."""
-    for folder in (tmp, box):
+def hand_over(work: Path, uid: int, *traversable: Path) -> None:
+    """Make the working copy the notebook's own uid's; the folders above it stay root's, and can be
+    passed through but not listed."""
+    for folder in traversable:
         folder.chmod(0o711)
-    (box / "ipython").mkdir()
-    for path in [box / "work", box / "ipython", *(box / "work").rglob("*")]:
+    for path in [work, *work.rglob("*")]:
         os.chown(path, uid, uid, follow_symlinks=False)
 
 
-def _pack_job(job: Job, limits: dict[str, int], uid: int | None) -> bytes:
+def pack_job(job: Job, limits: dict[str, int], uid: int | None) -> bytes:
     arrays: dict[str, np.ndarray] = {}
     exercises = [
         {"id": c.exercise, "function": c.function, "trials": [harness.encode(t, arrays) for t in c.trials]} for c in job.calls
@@ -163,7 +162,7 @@ def _pack_job(job: Job, limits: dict[str, int], uid: int | None) -> bytes:
     return harness.pack(manifest, arrays)
 
 
-def _environment(box: Path) -> dict[str, str]:
+def environment(box: Path) -> dict[str, str]:
     """Only what a notebook needs: nothing of the grader's environment (which may hold the seed)."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -178,36 +177,53 @@ def _environment(box: Path) -> dict[str, str]:
     }
 
 
-def _kill_group(pgid: int) -> None:
+def kill_group(pgid: int) -> None:
     try:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
 
 
-def _read_frames(stdout: bytes) -> Execution:
-    """Rebuild what the harness reported; where the reports stop says where the process died."""
-    execution = Execution(status="crashed", message="before it ran any cell")
-    for frame in harness.frames(stdout):
+def messages(stream: bytes) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+    """Every complete frame of a harness's output, unpacked; a malformed one ends the list."""
+    out = []
+    for frame in harness.frames(stream):
         try:
-            report, arrays = harness.unpack(frame)
+            out.append(harness.unpack(frame))
         except Exception:
-            execution.message = "and sent malformed results"
+            out.append(({"event": "malformed"}, {}))
             break
-        event = report.get("event")
-        if event == "cell_start":
-            execution.message = f"while running code cell {report['cell']}"
-        elif event == "cell":
-            execution.cells.append(report)
-            execution.message = f"after code cell {report['cell']}"
-        elif event == "exercise_start":
-            execution.message = f"while calling the function of exercise {report['id']}"
-        elif event == "exercise":
-            if "missing" in report:
-                execution.missing[report["id"]] = report["missing"]
-            execution.calls[report["id"]] = [_call(c, arrays) for c in report["calls"]]
-        elif event == "done":
-            execution.status, execution.message = "ok", ""
+    return out
+
+
+def read_frames(reports: list[tuple[dict[str, Any], dict[str, np.ndarray]]], job: Job) -> Execution:
+    """Rebuild what the harness reported; where the reports stop says where the process died."""
+    execution = Execution(status="crashed")
+    cells_done = 0
+    try:
+        for report, arrays in reports:
+            event = report.get("event")
+            if event == "cell":
+                execution.cells.append(report)
+                cells_done = report["cell"]
+            elif event == "exercise":
+                if "missing" in report:
+                    execution.missing[report["id"]] = report["missing"]
+                execution.calls[report["id"]] = [_call(c, arrays) for c in report["calls"]]
+            elif event == "done":
+                execution.status = "ok"
+            elif event == "malformed":
+                break
+    except (KeyError, TypeError, ValueError, AttributeError):
+        execution.status = "crashed"
+    if execution.status != "ok":
+        pending = [c.exercise for c in job.calls if c.exercise not in execution.calls]
+        if cells_done < len(job.cells):
+            execution.message = f"while running code cell {cells_done + 1}"
+        elif pending:
+            execution.message = f"while calling the function of exercise {pending[0]}"
+        else:
+            execution.message = "after grading, before it finished"
     return execution
 
 
@@ -216,7 +232,7 @@ def _call(report: dict[str, Any], arrays: Any) -> Call:
     return Call(status=report["status"], error=report.get("error"), **decoded)
 
 
-def _read_capped(path: Path) -> str:
+def read_capped(path: Path) -> str:
     if not path.exists():
         return ""
     with open(path, "rb") as f:
@@ -225,7 +241,7 @@ def _read_capped(path: Path) -> str:
     return text + ("\n[... output cut ...]" if len(data) > OUTPUT_CAP else "")
 
 
-def _exit_reason(returncode: int | None) -> str:
+def exit_reason(returncode: int | None) -> str:
     if returncode is not None and returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -234,5 +250,5 @@ def _exit_reason(returncode: int | None) -> str:
         why = {"SIGXCPU": ": it used up its CPU time", "SIGXFSZ": ": it wrote a file past the size limit"}.get(name, "")
         return f"killed by signal {-returncode} ({name}){why}"
     if returncode is not None and returncode > 128:  # bubblewrap reports a killed child as 128 + signal
-        return _exit_reason(128 - returncode)
+        return exit_reason(128 - returncode)
     return f"exit code {returncode}"

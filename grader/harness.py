@@ -2,8 +2,8 @@
 
 It is started as a plain script (`python -I harness.py JOB`), so it imports nothing from `grader` or
 `reference`, and it forbids the student's code to import them. It sends back only data: after each
-cell and each exercise, one frame on its private copy of stdout (8-byte length, then an `.npz` whose
-`__manifest__` entry is JSON). The grader decodes the frames with `decode` below and does every
+cell and each exercise, one frame on its private copy of stdout (8-byte length, then a message of
+`pack`: JSON and raw numeric arrays, never pickle). The grader decodes the frames with `decode` below and does every
 comparison in its own process, so nothing the student's code does here can change a verdict.
 
 `encode` and `decode` are also the grader's codec for the job file, so the wire format lives in one
@@ -14,25 +14,27 @@ from __future__ import annotations
 
 import gc
 import importlib.machinery
-import io
 import json
 import linecache
+import math
 import os
 import re
 import signal
 import sys
+import time
 import traceback
 import types
 from typing import Any, BinaryIO
 
 import numpy as np
 
-MANIFEST = "__manifest__"
 MAX_ELEMENTS = 1_000_000  # a result larger than this is not an answer to any exercise here
 BLOCKED = ("grader", "reference")
+JOB_FILE = "job.bin"
+FRAMES_FILE = "frames.bin"  # where a warm server's child writes its frames
 
 
-# ---- the codec: nested tuples/lists/dicts of arrays and numbers <-> an npz with a JSON manifest ----
+# ---- the codec: nested tuples/lists/dicts of arrays and numbers <-> JSON and raw array bytes ----
 
 
 def encode(value: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -83,16 +85,31 @@ class Opaque:
 
 
 def pack(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
-    buffer = io.BytesIO()
-    payload = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
-    np.savez(buffer, **arrays, **{MANIFEST: payload})
-    return buffer.getvalue()
+    """One message: an 8-byte header length, a JSON header (the manifest, and each array's dtype,
+    shape and place), then the arrays' raw bytes back to back."""
+    layout, chunks, offset = {}, [], 0
+    for key, array in arrays.items():
+        raw = np.ascontiguousarray(array).tobytes()
+        layout[key] = [array.dtype.str, list(array.shape), offset, len(raw)]
+        chunks.append(raw)
+        offset += len(raw)
+    header = json.dumps({"manifest": manifest, "arrays": layout}).encode()
+    return len(header).to_bytes(8, "big") + header + b"".join(chunks)
 
 
-def unpack(data: bytes) -> tuple[dict[str, Any], Any]:
-    """The manifest and the arrays of one packed message; never unpickles."""
-    arrays = np.load(io.BytesIO(data), allow_pickle=False)
-    return json.loads(arrays[MANIFEST].tobytes().decode()), arrays
+def unpack(data: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The manifest and the arrays of one message. Only numeric dtypes are read: nothing is ever
+    unpickled, so a hostile message can at worst be refused."""
+    size = int.from_bytes(data[:8], "big")
+    header = json.loads(data[8 : 8 + size].decode())
+    body = memoryview(data)[8 + size :]
+    arrays = {}
+    for key, (dtype, shape, offset, length) in header["arrays"].items():
+        kind = np.dtype(dtype)
+        if kind.kind not in "biuf" or offset < 0 or offset + length > len(body) or length != kind.itemsize * math.prod(shape):
+            raise ValueError(f"malformed array {key!r} in a message")
+        arrays[key] = np.frombuffer(body[offset : offset + length], dtype=kind).reshape(shape)
+    return header["manifest"], arrays
 
 
 def frames(data: bytes) -> list[bytes]:
@@ -145,15 +162,7 @@ class Run:
     def __init__(self, job: dict[str, Any], job_arrays: Any, channel: BinaryIO) -> None:
         self.job, self.job_arrays, self.channel = job, job_arrays, channel
         self.cell_of_count: dict[int, int] = {}
-        from IPython.core.interactiveshell import InteractiveShell
-        from traitlets.config import Config
-
-        config = Config()
-        config.HistoryManager.hist_file = ":memory:"
-        config.InteractiveShell.colors = "nocolor"
-        self.shell = InteractiveShell.instance(config=config)
-        import IPython.core.ultratb  # noqa: F401 - loaded now: a traceback under memory pressure must not import
-        import stack_data  # noqa: F401
+        self.shell = shell()
 
     def send(self, manifest: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
         data = pack(manifest, arrays or {})
@@ -182,7 +191,6 @@ class Run:
 
     def run_cells(self) -> None:
         for index, source in enumerate(self.job["cells"], start=1):  # numbered as a student counts code cells
-            self.send({"event": "cell_start", "cell": index})
             self.cell_of_count[self.shell.execution_count] = index
             try:
                 result = self.timed(self.job["timeout"], self.shell.run_cell, source, True)
@@ -194,22 +202,13 @@ class Run:
                 report |= {"status": "timeout"}
             elif error is not None:
                 report |= {"status": "error", "error": self.describe(error)}
-            error = result = None
-            self.forget_failure()
+            if error is not None:
+                error = result = None
+                forget_failure(self.shell)
             self.send(report)
-
-    def forget_failure(self) -> None:
-        """Drop every reference to a failed cell's frames, so the memory they hold is freed."""
-        for name in ("last_type", "last_value", "last_traceback"):
-            if hasattr(sys, name):
-                delattr(sys, name)
-        self.shell.last_execution_result = None
-        self.shell.InteractiveTB.tb = None  # IPython keeps the last traceback, and with it every frame
-        gc.collect()
 
     def call_all(self) -> None:
         for exercise in self.job["exercises"]:
-            self.send({"event": "exercise_start", "id": exercise["id"]})
             fn = self.shell.user_ns.get(exercise["function"])
             report: dict[str, Any] = {"event": "exercise", "id": exercise["id"], "calls": []}
             arrays: dict[str, np.ndarray] = {}
@@ -249,18 +248,60 @@ def confine(limits: dict[str, int], uid: int | None) -> None:
         os.setuid(uid)
 
 
-def main() -> None:
-    job_path = sys.argv[1]
+def forget_failure(shell: Any) -> None:
+    """Drop every reference to a failed cell's frames, so the memory they hold is freed."""
+    for name in ("last_type", "last_value", "last_traceback"):
+        if hasattr(sys, name):
+            delattr(sys, name)
+    shell.last_execution_result = None
+    shell.InteractiveTB.tb = None  # IPython keeps the last traceback, and with it every frame
+    gc.collect()
+
+
+def shell() -> Any:
+    """The IPython shell that runs the cells (one per process; a warm server makes it before forking)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    if not InteractiveShell.initialized():
+        config = Config()
+        config.HistoryManager.hist_file = ":memory:"
+        config.InteractiveShell.colors = "nocolor"
+        manager = InteractiveShell.instance(config=config).input_transformer_manager
+        manager.transform_cell = _skip_if_python(manager.transform_cell)
+        import IPython.core.ultratb  # noqa: F401 - loaded now: a traceback under memory pressure must not import
+        import stack_data  # noqa: F401
+    return InteractiveShell.instance()
+
+
+def _skip_if_python(transform: Any) -> Any:
+    """IPython's static input transforms rewrite only what is not Python (magics, `!`, `?`, prompts),
+    re-tokenizing the cell several times to find it; a cell that already parses as Python is passed
+    through untouched, which halves the cost of running a typical cell."""
+    import ast
+
+    def transform_cell(cell: str) -> str:
+        try:
+            ast.parse(cell)
+        except (SyntaxError, ValueError):
+            return transform(cell)
+        return cell if cell.endswith("\n") else cell + "\n"
+
+    return transform_cell
+
+
+def run_job(job_path: str, channel: BinaryIO) -> None:
+    """All one notebook's process does, from reading its job to its last frame; never returns.
+
+    stdout and stderr (fds 1 and 2) must already go to the capture file.
+    """
     with open(job_path, "rb") as f:
         job, job_arrays = unpack(f.read())
-    job_arrays = {k: np.array(job_arrays[k]) for k in job_arrays.files}
     os.unlink(job_path)
-    channel = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # stdout and stderr both go to the capture file the grader opened as stderr
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)  # so what was printed survives a crash
     signal.signal(signal.SIGALRM, _alarm)
-    run = Run(job, job_arrays, channel)  # imports IPython while the limits are still the grader's
+    run = Run(job, job_arrays, channel)  # IPython is loaded while the limits are still the grader's
     confine(job["limits"], job.get("uid"))
     sys.meta_path.insert(0, _Blocker())
     for name in [m for m in sys.modules if m.split(".")[0] in BLOCKED]:
@@ -274,5 +315,119 @@ def main() -> None:
     os._exit(0)  # no atexit hooks or finalizers of the student's code
 
 
+def main() -> None:
+    """One process per notebook: `python -I harness.py JOB`, stderr already the capture file."""
+    channel = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    run_job(sys.argv[1], channel)
+
+
+def serve() -> None:
+    """A warm server: `python -I harness.py --serve`. numpy and IPython are loaded once; for each
+    line `JOB_DIR BUDGET` on stdin it forks a child that runs that job, writing its frames to
+    JOB_DIR/frames.bin, waits at most BUDGET seconds, kills whatever the child left behind, then
+    writes an `exit` frame naming the job on its own stdout, which no child can write to. It never
+    runs student code itself."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    warm = shell()
+    for source in ("pass", "raise ValueError"):  # IPython initialises much on a first cell and a first traceback
+        warm.run_cell(source, store_history=False)
+    forget_failure(warm)
+    gc.freeze()  # the collector then leaves these objects alone, so the children share their pages
+    _become_subreaper()
+    for line in sys.stdin:
+        job_dir, budget = line.split()
+        capture = os.open(os.path.join(job_dir, "output.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        frames_fd = os.open(os.path.join(job_dir, FRAMES_FILE), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(out.fileno())
+                os.setsid()
+                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+                os.dup2(capture, 1)
+                os.dup2(capture, 2)
+                os.chdir(os.path.join(job_dir, "work"))
+                os.environ["HOME"] = os.getcwd()
+                run_job(os.path.join(job_dir, JOB_FILE), os.fdopen(frames_fd, "wb"))
+            finally:
+                os._exit(70)
+        os.close(capture)
+        os.close(frames_fd)
+        status, timed_out = _wait(pid, float(budget))
+        _kill_descendants(pid)
+        frame = pack({"event": "exit", "job": job_dir, "returncode": status, "timed_out": timed_out}, {})
+        out.write(len(frame).to_bytes(8, "big") + frame)
+        out.flush()
+
+
+def _wait(pid: int, budget: float) -> tuple[int, bool]:
+    """The child's exit status (negative: killed by that signal), and whether it ran out of time."""
+    import select
+
+    deadline = time.monotonic() + budget
+    fd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        left = deadline - time.monotonic()
+        if left <= 0:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return -signal.SIGKILL, True
+        if fd is not None:
+            select.select([fd], [], [], left)
+        else:
+            time.sleep(min(left, 0.005))
+    if fd is not None:
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), False
+
+
+def _become_subreaper() -> None:
+    """Orphans of the notebooks are re-parented to this server instead of init, so it can end them."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _kill_descendants(pid: int) -> None:
+    """Kill the child's process group, then every process re-parented to us, until none is left."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    me = str(os.getpid())
+    for _ in range(100):  # a process stuck in the kernel cannot stall us for ever
+        orphans = []
+        for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[1] == me:  # the parent pid
+                orphans.append(int(entry))
+        for orphan in orphans:
+            try:
+                os.kill(orphan, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        while True:  # reap whatever has died
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+        if not orphans:
+            return
+        time.sleep(0.001)
+
+
 if __name__ == "__main__":
-    main()
+    serve() if sys.argv[1:] == ["--serve"] else main()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -40,11 +39,11 @@ def tables(results: list[SubmissionResult], assignment: Assignment, seed: int | 
         columns=["student_id", "total", "max_total", "percent", "status", *(e.id for e in assignment.exercises), "seed"],
     )
     exercises = pd.DataFrame(
-        [{"student_id": r.student_id, **asdict(e)} for r in results for e in r.exercises],
+        [{"student_id": r.student_id, **vars(e)} for r in results for e in r.exercises],
         columns=["student_id", "exercise", "score", "max_score", "passed", "trials", "status", "message", "diagnosis"],
     )
     trials = pd.DataFrame(
-        [{"student_id": r.student_id, **asdict(t)} for r in results for t in r.trials],
+        [{"student_id": r.student_id, **vars(t)} for r in results for t in r.trials],
         columns=["student_id", "exercise", "trial", "shapes", "verdict", "max_abs_err", "message", "diagnosis"],
     )
     return {"grades.csv": grades, "exercises.csv": exercises, "trials.csv": trials}

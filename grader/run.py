@@ -1,28 +1,34 @@
 """The grading pipeline: discover → execute → call on trials → compare → score, one submission at a time.
 
-Each submission is graded on its own, in its own process, by a pool of threads that only wait on
-those processes; nothing one submission does can reach another's result.
+Each submission is graded on its own, in its own process; worker processes, one per job, do the
+grader's side; nothing one submission does can reach another's result.
 """
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+import multiprocessing.util
 import os
 import tempfile
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from grader.discover import NotebookError, Submission, discover, read_cells
 from grader.execute import Calls, Executor, Job, ProcessExecutor
+from grader.fork import ForkExecutor
 from grader.grade import ExerciseResult, TrialResult, grade_trial, score_exercise
-from grader.sandbox import Limits
-from grader.spec import Assignment
+from grader.sandbox import Limits, Sandbox, detect
+from grader.spec import Assignment, load
 from grader.trials import Trial, make_trials
 
 if TYPE_CHECKING:
     from grader.store import Store
+
+
+EXECUTORS: dict[str, Callable[..., Executor]] = {"fork": ForkExecutor, "process": ProcessExecutor}
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Options:
     timeout: float = 10.0
     jobs: int = os.cpu_count() or 1
     limits: Limits = Limits()
+    executor: str = "fork"  # fork (warm servers) or process (a fresh Python per notebook)
 
 
 def grade_submission(
@@ -81,49 +88,66 @@ def grade_all(
     submissions: Path,
     assignment: Assignment,
     options: Options,
-    executor: Executor | None = None,
     on_start: Callable[[int], None] = lambda count: None,
     progress: Callable[[SubmissionResult], None] = lambda result: None,
     store: Store | None = None,
 ) -> list[SubmissionResult]:
     """Grade every submission under `submissions`; results come back sorted by student id.
 
-    With a `store`, each result is committed as soon as it is graded, and results already in the
-    store for the same content, assignment, seed and time limit are reused instead of regraded.
+    `options.jobs` worker processes each keep one executor warm and grade one submission at a time
+    (trials, execution, comparison), so grading uses every core. With a `store`, each result is
+    committed as soon as it arrives, and results stored for the same content, assignment, seed and
+    limits are reused instead of graded again.
     """
-    executor = executor or ProcessExecutor(limits=options.limits, slots=options.jobs)
     with tempfile.TemporaryDirectory(prefix="grader-unzip-") as scratch:
         subs = discover(submissions, Path(scratch))
         on_start(len(subs))
-
-        stopping = threading.Event()
-
-        def one(sub: Submission) -> SubmissionResult:
+        results: dict[str, SubmissionResult] = {}
+        todo: dict[str, tuple[Submission, str | None]] = {}
+        for sub in subs:
             stored_as = store.key(sub, assignment, options) if store else None
-            result = store.get(stored_as) if store and stored_as else None
-            if result is None:
-                trials = {e.id: make_trials(e, options.seed, sub.student_id) for e in assignment.exercises}
-                result = grade_submission(sub, assignment, trials, options.timeout, executor)
-                if stopping.is_set():
-                    raise Interrupted()  # killed by us, not by the student's code: not a result
-                if store and stored_as:
-                    store.put(stored_as, result)
-            progress(result)
-            return result
+            stored = store.get(stored_as) if store and stored_as else None
+            if stored:
+                results[sub.student_id] = stored
+                progress(stored)
+            else:
+                todo[sub.student_id] = (sub, stored_as)
+        if todo:
+            jobs = max(1, min(options.jobs, len(todo)))
+            context = multiprocessing.get_context("fork")  # the workers start warm; the caller must hold no threads
+            slots = context.SimpleQueue()
+            for slot in range(jobs):
+                slots.put(slot)
+            with ProcessPoolExecutor(jobs, context, initializer=_start_worker, initargs=(options, detect(), slots)) as pool:
+                futures = [pool.submit(_grade_in_worker, sub, assignment.path, options) for sub, _ in todo.values()]
+                for future in as_completed(futures):
+                    result = future.result()
+                    if store and todo[result.student_id][1]:
+                        store.put(todo[result.student_id][1], result)
+                    results[result.student_id] = result
+                    progress(result)
+        return [results[sub.student_id] for sub in subs]
 
-        pool = ThreadPoolExecutor(max_workers=max(1, options.jobs))
-        try:
-            return list(pool.map(one, subs))
-        except BaseException:  # Ctrl-C, or a failure of the grader itself: stop the notebooks still running
-            stopping.set()
-            executor.stop()
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+
+_executor: Executor | None = None  # the warm executor of this worker process
 
 
-class Interrupted(Exception):
-    """The run was stopped; results still in flight are dropped, not stored."""
+def _start_worker(options: Options, sandbox: Sandbox, slots: Any) -> None:
+    global _executor
+    _executor = EXECUTORS[options.executor](sandbox=sandbox, limits=options.limits, slots=(slots.get(),))
+    multiprocessing.util.Finalize(None, _executor.close, exitpriority=10)
+
+
+@functools.cache
+def _assignment(path: Path) -> Assignment:
+    return load(path)
+
+
+def _grade_in_worker(sub: Submission, assignment_path: Path, options: Options) -> SubmissionResult:
+    assert _executor is not None
+    assignment = _assignment(assignment_path)
+    trials = {e.id: make_trials(e, options.seed, sub.student_id) for e in assignment.exercises}
+    return grade_submission(sub, assignment, trials, options.timeout, _executor)
 
 
 def _not_run(student_id: str, assignment: Assignment, status: str, message: str) -> SubmissionResult:

@@ -77,8 +77,9 @@ class Sandbox:
     def uid(self, slot: int) -> int | None:
         return FIRST_UID + slot if self.as_root else None
 
-    def command(self, argv: list[str], box: Path) -> list[str]:
-        """`argv` (whose paths are under `self.path(box)`) wrapped in bubblewrap; unchanged without it."""
+    def command(self, argv: list[str], box: Path, cwd: str = "work") -> list[str]:
+        """`argv` (whose paths are under `self.path(box)`) wrapped in bubblewrap, starting in `box/cwd`;
+        unchanged without bubblewrap."""
         if self.bwrap is None:
             return argv
         wrap = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -96,7 +97,7 @@ class Sandbox:
         for hidden in grader_packages():
             if any(hidden.is_relative_to(root) for root in python_roots()):
                 wrap += ["--tmpfs", str(hidden)]
-        wrap += ["--proc", "/proc", "--dev", "/dev", "--bind", str(box), str(INSIDE), "--chdir", str(INSIDE / "work")]
+        wrap += ["--proc", "/proc", "--dev", "/dev", "--bind", str(box), str(INSIDE), "--chdir", str(INSIDE / cwd)]
         return wrap + ["--"] + argv
 
 
@@ -131,7 +132,7 @@ def detect() -> Sandbox:
     if bwrap:
         with tempfile.TemporaryDirectory(prefix="grader-probe-") as box:
             (Path(box) / "work").mkdir()
-            argv = Sandbox(bwrap, as_root).command([sys.executable, "-c", "import numpy"], Path(box))
+            argv = Sandbox(bwrap, as_root).command([sys.executable, "-I", "-S", "-c", "pass"], Path(box))
             try:
                 ok = subprocess.run(argv, capture_output=True, timeout=60).returncode == 0
             except (OSError, subprocess.TimeoutExpired):

@@ -1,0 +1,91 @@
+"""Benchmark: `grader run` against nbclient with one kernel per notebook (what nbgrader does).
+
+    .venv/bin/python benchmarks/bench.py --sizes 50 200 800
+
+For each N it writes N correct `backprop` notebooks, times `grader run` on them (everything
+included: start-up, all trials, the reports) and times executing the same notebooks with nbclient,
+one kernel each, as many at once as `--jobs`. It prints notebooks per second for both, their
+ratio, and the grader process's peak memory. `--baseline-sample K` times the baseline on the first
+K notebooks only (its rate per notebook does not depend on N), to keep large runs short.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTION = ROOT / "assignments" / "backprop" / "solution.ipynb"
+MEASURE = (
+    "import resource, sys\n"
+    "from grader.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def make_class(folder: Path, n: int) -> list[Path]:
+    folder.mkdir(parents=True)
+    paths = [folder / f"s{i:04d}.ipynb" for i in range(n)]
+    for path in paths:
+        shutil.copy(SOLUTION, path)
+    return paths
+
+
+def time_grader(folder: Path, out: Path, jobs: int, executor: str) -> tuple[float, float]:
+    """Seconds for the whole `grader run`, and the grader process's peak memory in MiB."""
+    argv = [sys.executable, "-c", MEASURE, "run", str(folder), "--out", str(out), "--seed", "1", "--jobs", str(jobs),
+            "--fresh", "--executor", executor]
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    peak_kib = int(done.stderr.split("MAXRSS")[1].split()[0])
+    return seconds, peak_kib / 1024
+
+
+def execute_with_kernel(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True).execute()
+
+
+def time_baseline(paths: list[Path], jobs: int) -> float:
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(execute_with_kernel, paths))
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 800])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--executor", default="fork", choices=["fork", "process"])
+    parser.add_argument("--baseline-sample", type=int, default=0, help="time the baseline on this many notebooks (0: all)")
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores, --jobs {args.jobs}, executor {args.executor}")
+    print(f"{'N':>5} {'grader s':>9} {'grader nb/s':>12} {'nbclient nb/s':>14} {'ratio':>6} {'grader peak MiB':>16}")
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
+            paths = make_class(Path(tmp) / "submissions", n)
+            seconds, peak = time_grader(Path(tmp) / "submissions", Path(tmp) / "reports", args.jobs, args.executor)
+            sample = paths[: args.baseline_sample] if args.baseline_sample else paths
+            baseline_rate = len(sample) / time_baseline(sample, args.jobs)
+            rate = n / seconds
+            print(f"{n:>5} {seconds:>9.2f} {rate:>12.1f} {baseline_rate:>14.2f} {rate / baseline_rate:>6.1f} {peak:>16.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The fast executor: one warm server per core forks a fresh child per notebook.
+
+Starting Python and importing numpy and IPython costs far more than running a notebook's cells, so
+each slot keeps one server (`harness.py --serve`, inside the same sandbox as a one-off process) that
+has paid that once. Each notebook still gets a process of its own, forked copy-on-write, which sets
+its limits and drops to its own uid before any student code runs; after it, the server kills
+everything it left behind. A server that stops answering is killed and replaced.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+from grader import harness
+from grader.execute import (
+    STARTUP_GRACE, Execution, Job, budget, copy_submission, environment, finish, hand_over, kill_group, messages,
+    pack_job, read_capped, read_frames,
+)
+from grader.sandbox import Limits, Sandbox, detect
+
+
+class Server:
+    """One warm `harness.py --serve` process and its sandbox directory."""
+
+    def __init__(self, sandbox: Sandbox, uid: int | None) -> None:
+        self.sandbox, self.uid = sandbox, uid
+        self.box = Path(tempfile.mkdtemp(prefix="grader-server-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.jobs = itertools.count()
+
+    def start(self) -> None:
+        shutil.copy(harness.__file__, self.box / "harness.py")
+        (self.box / "jobs").mkdir(exist_ok=True)
+        if self.uid is not None:
+            for folder in (self.box, self.box / "jobs"):
+                folder.chmod(0o711)
+        inside = self.sandbox.path(self.box)
+        argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), "--serve"], self.box, cwd=".")
+        with open(self.box / "server.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                argv, cwd=self.box, env=environment(inside), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                start_new_session=True,
+            )
+
+    def run(self, job: Job, limits: Limits) -> Execution:
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        seconds = budget(job)
+        name = str(next(self.jobs))
+        job_dir = self.box / "jobs" / name
+        job_dir.mkdir()
+        try:
+            copy_submission(job.files, job_dir / "work")
+            (job_dir / harness.JOB_FILE).write_bytes(pack_job(job, limits.as_dict(seconds), self.uid))
+            if self.uid is not None:
+                hand_over(job_dir / "work", self.uid, job_dir)
+            inside = self.sandbox.path(self.box) / "jobs" / name
+            self.proc.stdin.write(f"{inside} {seconds}\n".encode())  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+            ended = self._wait_exit(str(inside), seconds + STARTUP_GRACE)
+            if ended is None:  # the server itself hung or died: start afresh next time
+                self.close()
+                ended = {"returncode": None, "timed_out": True}
+            frames = job_dir / harness.FRAMES_FILE
+            reports = messages(frames.read_bytes()) if frames.exists() else []
+            return finish(read_frames(reports, job), read_capped(job_dir / "output.txt"), ended["returncode"], ended["timed_out"], seconds)
+        finally:
+            shutil.rmtree(job_dir, ignore_errors=True)
+
+    def _wait_exit(self, job: str, seconds: float) -> dict | None:
+        """The server's `exit` frame for `job` (None if it never came in time): frames for other
+        jobs, left over from a job given up on, are skipped."""
+        assert self.proc and self.proc.stdout
+        fd, deadline, buffer = self.proc.stdout.fileno(), time.monotonic() + seconds, b""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(fd, 1 << 16) if ready else b""
+            if not chunk:
+                return None  # out of time, or the server died
+            buffer += chunk
+            while len(buffer) >= 8 and len(buffer) >= 8 + (size := int.from_bytes(buffer[:8], "big")):
+                frame, buffer = buffer[8 : 8 + size], buffer[8 + size :]
+                report, _ = harness.unpack(frame)
+                if report.get("job") == job:
+                    return report
+        return None
+
+    def close(self) -> None:
+        """Ask the server to finish (end of its input), and kill it if it does not at once."""
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()  # type: ignore[union-attr]
+                self.proc.wait(timeout=2)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+            kill_group(self.proc.pid)
+            self.proc.wait()
+            self.proc = None
+
+    def remove(self) -> None:
+        self.close()
+        shutil.rmtree(self.box, ignore_errors=True)
+
+
+class ForkExecutor:
+    """`Executor` with one warm server per slot (`--jobs`)."""
+
+    def __init__(self, sandbox: Sandbox | None = None, limits: Limits = Limits(), slots: Sequence[int] = (0,)) -> None:
+        self.sandbox = sandbox or detect()
+        self.limits = limits
+        self._servers = [Server(self.sandbox, self.sandbox.uid(slot)) for slot in slots]
+        self._free: queue.Queue[Server] = queue.Queue()
+        for server in self._servers:
+            self._free.put(server)
+
+    def execute(self, job: Job) -> Execution:
+        server = self._free.get()
+        try:
+            return server.run(job, self.limits)
+        finally:
+            self._free.put(server)
+
+    def close(self) -> None:
+        for server in self._servers:
+            server.remove()
