@@ -18,7 +18,7 @@ from grader.sandbox import Limits, detect
 from grader.selfcheck import check_notebook
 from grader.store import FILE as STORE, Store
 from grader.report import write_reports
-from grader.run import EXECUTORS, Options, SubmissionResult, grade_all
+from grader.run import EXECUTORS, Graded, Options, SubmissionResult, grade_all
 from grader.spec import Assignment, SpecError, load
 from grader.validate import SEEDS, validate
 
@@ -81,9 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.fresh:
                 store.clear()
-            results = _run(args, assignment, seed, store, console)
-            if store.reused:
-                console.print(f"{store.reused} result(s) reused from an earlier run with the same seed (--fresh grades all again)")
+            graded = _run(args, assignment, seed, store, console)
+            if graded.reused:
+                console.print(f"{graded.reused} result(s) reused from an earlier run with the same seed (--fresh grades all again)")
+            write_reports(graded, assignment, args.out, seed)
         finally:
             store.close()
     except (SpecError, FileNotFoundError) as exc:
@@ -92,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print(f"interrupted: what was graded is kept in {args.out / STORE}; run the same command again to go on")
         return 130
-    write_reports(results, assignment, args.out, seed)
-    _summary(results, assignment, Console())
+    _summary(graded.summaries, assignment, Console())
     console.print(f"Reports written to {args.out}/ (grades.csv, exercises.csv, trials.csv, feedback/); seed {seed}")
     return 0
 
@@ -134,7 +134,7 @@ def _check(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(e.status == "passed" for e in result.exercises) else 1
 
 
-def _run(args: argparse.Namespace, assignment: Assignment, seed: str, store: Store, console: Console) -> list[SubmissionResult]:
+def _run(args: argparse.Namespace, assignment: Assignment, seed: str, store: Store, console: Console) -> Graded:
     columns = (TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     # No refresh thread: the grading workers are forked from this process, which must hold no threads.
     with Progress(*columns, console=console, transient=True, auto_refresh=False) as progress:

@@ -2,14 +2,18 @@
 
 Everything is first written into a staging folder inside the output folder, then moved into place
 with os.replace, so each report is complete or absent; nothing is written before grading is done.
+Results are written a block of submissions at a time, so memory does not grow with the class.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import pandas as pd
 
@@ -18,6 +22,7 @@ from grader.run import SubmissionResult
 from grader.spec import Assignment
 
 REPORTS = ("grades.csv", "exercises.csv", "trials.csv")
+BLOCK = 100  # submissions whose rows go to pandas at once
 
 
 def tables(results: list[SubmissionResult], assignment: Assignment, seed: int | str) -> dict[str, pd.DataFrame]:
@@ -49,20 +54,34 @@ def tables(results: list[SubmissionResult], assignment: Assignment, seed: int | 
     return {"grades.csv": grades, "exercises.csv": exercises, "trials.csv": trials}
 
 
-def write_reports(results: list[SubmissionResult], assignment: Assignment, out: Path, seed: int | str) -> None:
+def write_reports(results: Iterable[SubmissionResult], assignment: Assignment, out: Path, seed: int | str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
-        for name, frame in tables(results, assignment, seed).items():
-            frame.to_csv(staging / name, index=False)
         (staging / "feedback").mkdir()
-        for result in results:
-            (staging / "feedback" / f"{result.student_id}.md").write_text(feedback(result, assignment), encoding="utf-8")
+        with contextlib.ExitStack() as stack:
+            files = {name: stack.enter_context(open(staging / name, "w", encoding="utf-8", newline="")) for name in REPORTS}
+            first = True
+            for block in _blocks(results):
+                for name, frame in tables(block, assignment, seed).items():
+                    frame.to_csv(files[name], index=False, header=first)
+                for result in block:
+                    (staging / "feedback" / f"{result.student_id}.md").write_text(feedback(result, assignment), encoding="utf-8")
+                first = False
+            if first:  # an empty class: the headers alone
+                for name, frame in tables([], assignment, seed).items():
+                    frame.to_csv(files[name], index=False)
         for name in REPORTS:
             os.replace(staging / name, out / name)
         _replace_folder(staging / "feedback", out / "feedback")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _blocks(results: Iterable[SubmissionResult]) -> Iterator[list[SubmissionResult]]:
+    iterator = iter(results)
+    while block := list(itertools.islice(iterator, BLOCK)):
+        yield block
 
 
 def _replace_folder(new: Path, target: Path) -> None:

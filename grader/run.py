@@ -7,14 +7,15 @@ grader's side; nothing one submission does can reach another's result.
 from __future__ import annotations
 
 import functools
+import itertools
 import multiprocessing
 import multiprocessing.util
 import os
 import tempfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from grader.discover import NotebookError, Submission, discover, read_cells
 from grader.execute import Calls, Executor, Job, ProcessExecutor
@@ -44,6 +45,29 @@ class SubmissionResult:
     @property
     def total(self) -> float:
         return sum(e.score for e in self.exercises)
+
+    def summary(self) -> SubmissionResult:
+        """The scores without the per-trial details and the printed output."""
+        return replace(self, trials=[], cells=[], output="")
+
+
+@dataclass
+class Graded:
+    """A graded class, in student order. With a store, memory holds only each submission's summary
+    and the full results are read back one at a time: memory stays flat however large the class."""
+
+    summaries: list[SubmissionResult]
+    keys: list[str | None]
+    store: Store | None = None
+    reused: int = 0  # results taken from the store instead of graded again
+
+    def __iter__(self) -> Iterator[SubmissionResult]:
+        for summary, key in zip(self.summaries, self.keys):
+            full = self.store.get(key) if self.store and key else None
+            yield full or summary
+
+    def __len__(self) -> int:
+        return len(self.summaries)
 
 
 @dataclass(frozen=True)
@@ -91,7 +115,7 @@ def grade_all(
     on_start: Callable[[int], None] = lambda count: None,
     progress: Callable[[SubmissionResult], None] = lambda result: None,
     store: Store | None = None,
-) -> list[SubmissionResult]:
+) -> Graded:
     """Grade every submission under `submissions`; results come back sorted by student id.
 
     `options.jobs` worker processes each keep one executor warm and grade one submission at a time
@@ -102,31 +126,40 @@ def grade_all(
     with tempfile.TemporaryDirectory(prefix="grader-unzip-") as scratch:
         subs = discover(submissions, Path(scratch))
         on_start(len(subs))
-        results: dict[str, SubmissionResult] = {}
-        todo: dict[str, tuple[Submission, str | None]] = {}
-        for sub in subs:
-            stored_as = store.key(sub, assignment, options) if store else None
-            stored = store.get(stored_as) if store and stored_as else None
+        keys = [store.key(sub, assignment, options) if store else None for sub in subs]
+        graded = Graded([], keys, store)
+        summaries: dict[str, SubmissionResult] = {}
+        todo: list[Submission] = []
+        for sub, key in zip(subs, keys):
+            stored = store.get(key) if store and key else None
             if stored:
-                results[sub.student_id] = stored
+                summaries[sub.student_id] = stored.summary()
+                graded.reused += 1
                 progress(stored)
             else:
-                todo[sub.student_id] = (sub, stored_as)
+                todo.append(sub)
         if todo:
             jobs = max(1, min(options.jobs, len(todo)))
             context = multiprocessing.get_context("fork")  # the workers start warm; the caller must hold no threads
             slots = context.SimpleQueue()
             for slot in range(jobs):
                 slots.put(slot)
+            stored_as = dict(zip((s.student_id for s in subs), keys))
             with ProcessPoolExecutor(jobs, context, initializer=_start_worker, initargs=(options, detect(), slots)) as pool:
-                futures = [pool.submit(_grade_in_worker, sub, assignment.path, options) for sub, _ in todo.values()]
-                for future in as_completed(futures):
-                    result = future.result()
-                    if store and todo[result.student_id][1]:
-                        store.put(todo[result.student_id][1], result)
-                    results[result.student_id] = result
-                    progress(result)
-        return [results[sub.student_id] for sub in subs]
+                queue = iter(todo)
+                pending = {pool.submit(_grade_in_worker, sub, assignment.path, options) for sub in itertools.islice(queue, 2 * jobs)}
+                while pending:  # a few submissions in flight at a time: finished ones are let go
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        result = future.result()
+                        key = stored_as[result.student_id]
+                        if store and key:
+                            store.put(key, result)
+                        summaries[result.student_id] = result.summary() if store and key else result
+                        progress(result)
+                        pending |= {pool.submit(_grade_in_worker, sub, assignment.path, options) for sub in itertools.islice(queue, 1)}
+        graded.summaries = [summaries[sub.student_id] for sub in subs]
+        return graded
 
 
 _executor: Executor | None = None  # the warm executor of this worker process

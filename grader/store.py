@@ -31,12 +31,10 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, student_id TEXT, result TEXT)")
-        self.reused = 0  # results this run took from the store instead of grading again
 
     def get(self, key: str) -> SubmissionResult | None:
         with self._lock:
             row = self._db.execute("SELECT result FROM results WHERE key = ?", (key,)).fetchone()
-            self.reused += row is not None
         return _decode(json.loads(row[0])) if row else None
 
     def put(self, key: str, result: SubmissionResult) -> None:

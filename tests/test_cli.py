@@ -83,7 +83,7 @@ def test_reports_are_complete_or_absent(tmp_path, monkeypatch):
 
     monkeypatch.setattr(grader.report, "feedback", broken)
     with pytest.raises(OSError):
-        write_reports(results + results, assignment, out, 0)
+        write_reports(list(results) * 2, assignment, out, 0)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert sorted(p.name for p in out.iterdir()) == ["exercises.csv", "feedback", "grades.csv", "trials.csv"]
 
@@ -104,3 +104,17 @@ def test_bad_specs_say_which_field(tmp_path, text, words):
     with pytest.raises(SpecError) as info:
         load(tmp_path)
     assert words in str(info.value)
+
+
+def test_with_a_store_memory_keeps_summaries_and_reports_read_full_results_back(tmp_path):
+    from grader.store import Store
+
+    for name in ("ada", "bea"):
+        notebook(tmp_path / "subs" / f"{name}.ipynb")
+    store = Store(tmp_path / "store.sqlite")
+    graded = grade_all(tmp_path / "subs", load(TINY), Options(seed=2, jobs=2), store=store)
+    assert [s.trials for s in graded.summaries] == [[], []] and graded.reused == 0
+    assert [len(r.trials) for r in graded] == [3, 3]  # read back from the store
+    again = grade_all(tmp_path / "subs", load(TINY), Options(seed=2, jobs=2), store=store)
+    assert again.reused == 2 and [r.trials for r in again] == [r.trials for r in graded]
+    store.close()
