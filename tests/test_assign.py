@@ -93,3 +93,20 @@ def test_validate_catches_inconsistent_argument_shapes(folder):
     (folder / "assignment.toml").write_text(spec)
     problems = validate(load(folder))
     assert len(problems) == 1 and "exercise linear_forward: reference reference:linear.forward fails" in problems[0] and "W has shape" in problems[0]
+
+
+def test_a_new_exercise_needs_only_a_reference_op_and_a_few_lines_of_spec(tmp_path):
+    """Seed 002's sigmoid, graded through the same grader with no grader code added."""
+    from grader.run import Options, grade_all
+    from notebooks import notebook
+
+    right = "import numpy as np\ndef sigmoid_backward(dL_dh, a):\n    s = 1 / (1 + np.exp(-a))\n    return dL_dh * s * (1 - s)\n" \
+            "def sigmoid_jacobian(a):\n    s = 1 / (1 + np.exp(-a))\n    return np.diag(s * (1 - s))"
+    wrong = "import numpy as np\ndef sigmoid_backward(dL_dh, a):\n    s = 1 / (1 + np.exp(-a))\n    return dL_dh * s"
+    notebook(tmp_path / "subs" / "ada.ipynb", right)
+    notebook(tmp_path / "subs" / "bea.ipynb", wrong)
+    spec = load(Path(__file__).parent / "assignments" / "sigmoid")
+    results = {r.student_id: r for r in grade_all(tmp_path / "subs", spec, Options(seed=1, jobs=2))}
+    assert results["ada"].total == 2
+    bea = {e.exercise: e for e in results["bea"].exercises}
+    assert bea["sigmoid_backward"].score == 0 and bea["sigmoid_jacobian"].status == "missing"
