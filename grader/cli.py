@@ -6,6 +6,7 @@ import argparse
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -17,7 +18,7 @@ from grader.bundle import BUNDLE
 from grader.sandbox import Limits, detect
 from grader.selfcheck import check_notebook
 from grader.store import FILE as STORE, Store
-from grader.report import write_reports
+from grader.report import write_gradescope, write_reports
 from grader.run import EXECUTORS, Graded, Options, SubmissionResult, grade_all
 from grader.spec import Assignment, SpecError, load
 from grader.validate import SEEDS, validate
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--memory", type=_size, default=Limits.memory, help="memory cap per notebook, e.g. 2G or 512M (default: 2G)")
     run.add_argument("--strict", action="store_true", help="refuse to run unless every sandbox layer is available")
     run.add_argument("--fresh", action="store_true", help="grade everything again instead of reusing results stored by an earlier run")
+    run.add_argument("--format", choices=["reports", "gradescope"], default="reports",
+                     help="gradescope: also write results.json for the one submission (to run as a Gradescope autograder)")
     run.add_argument("--executor", choices=sorted(EXECUTORS), default="fork",
                      help="fork: warm servers fork a process per notebook (default, fast); process: a fresh Python per notebook")
     assign_cmd = commands.add_parser("assign", help="write student.ipynb from solution.ipynb (solution regions removed)")
@@ -78,10 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         if not args.submissions.is_dir():
             raise FileNotFoundError(f"no submissions folder at {args.submissions}")
         store = Store(args.out / STORE)
+        started = time.monotonic()
         try:
             if args.fresh:
                 store.clear()
             graded = _run(args, assignment, seed, store, console)
+            if args.format == "gradescope":
+                if len(graded) != 1:
+                    raise SpecError(f"--format gradescope grades one submission; {args.submissions} holds {len(graded)}")
+                write_gradescope(next(iter(graded)), assignment, args.out, time.monotonic() - started)
             if graded.reused:
                 console.print(f"{graded.reused} result(s) reused from an earlier run with the same seed (--fresh grades all again)")
             write_reports(graded, assignment, args.out, seed)
@@ -94,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"interrupted: what was graded is kept in {args.out / STORE}; run the same command again to go on")
         return 130
     _summary(graded.summaries, assignment, Console())
-    console.print(f"Reports written to {args.out}/ (grades.csv, exercises.csv, trials.csv, feedback/); seed {seed}")
+    console.print(f"Reports written to {args.out}/ (index.html, grades.csv, exercises.csv, trials.csv, lms.csv, feedback/); seed {seed}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The reports: grades.csv, exercises.csv, trials.csv and feedback/<student_id>.md.
+"""The reports: grades.csv, exercises.csv, trials.csv, feedback/<student_id>.md and .html, index.html
+and lms.csv (a Canvas gradebook import).
 
 Everything is first written into a staging folder inside the output folder, then moved into place
 with os.replace, so each report is complete or absent; nothing is written before grading is done.
@@ -18,10 +19,12 @@ from typing import Iterable, Iterator
 import pandas as pd
 
 from grader.feedback import feedback
+from grader.overview import canvas_rows, feedback_html, gradescope_json, index_html
 from grader.run import SubmissionResult
 from grader.spec import Assignment
 
-REPORTS = ("grades.csv", "exercises.csv", "trials.csv")
+REPORTS = ("grades.csv", "exercises.csv", "trials.csv")  # streamed a block at a time
+OVERVIEWS = ("index.html", "lms.csv")  # written from the summaries at the end
 BLOCK = 100  # submissions whose rows go to pandas at once
 
 
@@ -61,17 +64,22 @@ def write_reports(results: Iterable[SubmissionResult], assignment: Assignment, o
         (staging / "feedback").mkdir()
         with contextlib.ExitStack() as stack:
             files = {name: stack.enter_context(open(staging / name, "w", encoding="utf-8", newline="")) for name in REPORTS}
-            first = True
+            summaries: list[SubmissionResult] = []
             for block in _blocks(results):
                 for name, frame in tables(block, assignment, seed).items():
-                    frame.to_csv(files[name], index=False, header=first)
+                    frame.to_csv(files[name], index=False, header=not summaries)
                 for result in block:
-                    (staging / "feedback" / f"{result.student_id}.md").write_text(feedback(result, assignment), encoding="utf-8")
-                first = False
-            if first:  # an empty class: the headers alone
+                    text = feedback(result, assignment)
+                    (staging / "feedback" / f"{result.student_id}.md").write_text(text, encoding="utf-8")
+                    title = f"{assignment.title}: {result.student_id}"
+                    (staging / "feedback" / f"{result.student_id}.html").write_text(feedback_html(text, title), encoding="utf-8")
+                    summaries.append(result.summary())
+            if not summaries:  # an empty class: the headers alone
                 for name, frame in tables([], assignment, seed).items():
                     frame.to_csv(files[name], index=False)
-        for name in REPORTS:
+        (staging / "index.html").write_text(index_html(summaries, assignment, seed), encoding="utf-8")
+        pd.DataFrame(canvas_rows(summaries, assignment)).to_csv(staging / "lms.csv", index=False)
+        for name in REPORTS + OVERVIEWS:
             os.replace(staging / name, out / name)
         _replace_folder(staging / "feedback", out / "feedback")
     finally:
@@ -82,6 +90,16 @@ def _blocks(results: Iterable[SubmissionResult]) -> Iterator[list[SubmissionResu
     iterator = iter(results)
     while block := list(itertools.islice(iterator, BLOCK)):
         yield block
+
+
+def write_gradescope(result: SubmissionResult, assignment: Assignment, out: Path, seconds: float) -> Path:
+    """`results.json` for Gradescope, written atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    fd, staging = tempfile.mkstemp(prefix=".results-", dir=out)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(gradescope_json(result, assignment, seconds))
+    os.replace(staging, out / "results.json")
+    return out / "results.json"
 
 
 def _replace_folder(new: Path, target: Path) -> None:

@@ -1,0 +1,168 @@
+"""The class at a glance: `index.html`, feedback as HTML, a Canvas gradebook CSV, Gradescope JSON.
+
+All of it is built from the results' summaries (scores, statuses and diagnosis codes), so it costs
+nothing more than the CSV reports. Plots are drawn with matplotlib (`pip install -e '.[html]'`)
+and embedded as inline SVG, so the page opens from disk with nothing beside it; without matplotlib
+the page has the same numbers as tables.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from markdown_it import MarkdownIt
+
+from grader.spec import Assignment
+
+if TYPE_CHECKING:
+    from grader.run import SubmissionResult
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; }
+table { border-collapse: collapse; margin: 1rem 0; } td, th { border: 1px solid #ccc; padding: .3rem .6rem; }
+th { background: #f3f3f3; text-align: left; } .bad { color: #b00; } figure { margin: 1rem 0; }
+code, pre { background: #f6f6f6; } pre { padding: .5rem; overflow-x: auto; }
+"""
+MISTAKES_SHOWN = 3  # most frequent diagnoses listed per exercise
+
+
+def page(title: str, body: str) -> str:
+    return (
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def feedback_html(markdown: str, title: str) -> str:
+    """A student's feedback file, rendered (tables included) for the browser."""
+    return page(title, MarkdownIt("commonmark").enable("table").render(markdown))
+
+
+def index_html(summaries: list[SubmissionResult], assignment: Assignment, seed: int | str) -> str:
+    max_total = assignment.max_total
+    percents = [100 * r.total / max_total for r in summaries]
+    pass_rates = {
+        e.id: 100 * sum(1 for r in summaries for x in r.exercises if x.exercise == e.id and x.status == "passed") / max(1, len(summaries))
+        for e in assignment.exercises
+    }
+    parts = [
+        f"<h1>{html.escape(assignment.title)}</h1>",
+        f"<p>{len(summaries)} submissions, graded with seed {html.escape(str(seed))}. "
+        f"Mean {sum(percents) / max(1, len(percents)):.1f}%, full marks: {sum(p == 100 for p in percents)}.</p>",
+        "<h2>Scores</h2>",
+        _plot_histogram(percents),
+        "<h2>Exercises</h2>",
+        _plot_pass_rates(pass_rates),
+        _exercise_table(summaries, assignment, pass_rates),
+        "<h2>Submissions that need a look</h2>",
+        _trouble_table(summaries),
+        "<h2>Every student</h2>",
+        _students_table(summaries, max_total),
+    ]
+    return page(f"{assignment.title}: class overview", "\n".join(parts))
+
+
+def _exercise_table(summaries: list[SubmissionResult], assignment: Assignment, pass_rates: dict[str, float]) -> str:
+    rows = []
+    for e in assignment.exercises:
+        codes = Counter(x.diagnosis for r in summaries for x in r.exercises if x.exercise == e.id and x.diagnosis)
+        mistakes = ", ".join(f"{html.escape(code)} ({count})" for code, count in codes.most_common(MISTAKES_SHOWN)) or "—"
+        rows.append(f"<tr><td>{html.escape(e.id)}</td><td>{pass_rates[e.id]:.0f}%</td><td>{mistakes}</td></tr>")
+    return "<table><tr><th>exercise</th><th>passed by</th><th>most frequent diagnosed mistakes (count)</th></tr>" + "".join(rows) + "</table>"
+
+
+def _trouble_table(summaries: list[SubmissionResult]) -> str:
+    rows = []
+    for r in summaries:
+        timeouts = [x.exercise for x in r.exercises if x.status == "timeout"]
+        if r.status != "ok" or timeouts:
+            what = r.message if r.status != "ok" else f"timed out in {', '.join(timeouts)}"
+            rows.append(f"<tr><td>{_link(r.student_id)}</td><td class='bad'>{html.escape(r.status)}</td><td>{html.escape(what)}</td></tr>")
+    if not rows:
+        return "<p>None: every notebook ran, and no function ran past its time limit.</p>"
+    return "<table><tr><th>student</th><th>status</th><th>what happened</th></tr>" + "".join(rows) + "</table>"
+
+
+def _students_table(summaries: list[SubmissionResult], max_total: float) -> str:
+    rows = [
+        f"<tr><td>{_link(r.student_id)}</td><td>{round(r.total, 2):g} / {max_total:g}</td><td>{html.escape(r.status)}</td></tr>"
+        for r in summaries
+    ]
+    return "<table><tr><th>student</th><th>score</th><th>status</th></tr>" + "".join(rows) + "</table>"
+
+
+def _link(student_id: str) -> str:
+    from urllib.parse import quote
+
+    return f"<a href='feedback/{quote(student_id)}.html'>{html.escape(student_id)}</a>"
+
+
+def _figure(draw, caption: str) -> str:  # type: ignore[no-untyped-def]
+    """An inline SVG drawn by `draw(axes)`, or nothing without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+    except ImportError:
+        return "<p><em>(install the html extra, matplotlib, for plots)</em></p>"
+    figure = Figure(figsize=(7, 3))
+    draw(figure.add_subplot())
+    figure.tight_layout()
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg")
+    svg = buffer.getvalue()
+    return f"<figure>{svg[svg.index('<svg'):]}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def _plot_histogram(percents: list[float]) -> str:
+    def draw(axes) -> None:  # type: ignore[no-untyped-def]
+        from matplotlib.ticker import MaxNLocator
+
+        axes.hist(percents, bins=[i * 10 for i in range(11)], color="#4c72b0", edgecolor="white")
+        axes.set_xlabel("score (%)")
+        axes.set_ylabel("students")
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+    return _figure(draw, "Distribution of scores")
+
+
+def _plot_pass_rates(pass_rates: dict[str, float]) -> str:
+    def draw(axes) -> None:  # type: ignore[no-untyped-def]
+        axes.barh(list(pass_rates)[::-1], list(pass_rates.values())[::-1], color="#55a868")
+        axes.set_xlim(0, 100)
+        axes.set_xlabel("students who passed every trial (%)")
+        axes.tick_params(axis="y", labelsize=7)
+
+    return _figure(draw, "Pass rate per exercise")
+
+
+def canvas_rows(summaries: list[SubmissionResult], assignment: Assignment) -> list[dict[str, object]]:
+    """Rows of a Canvas gradebook import: the student id goes in "SIS Login ID" (and "Student")."""
+    column = f"{assignment.title} (points)"
+    return [{"Student": r.student_id, "ID": "", "SIS Login ID": r.student_id, "Section": "", column: round(r.total, 2)} for r in summaries]
+
+
+def gradescope_json(result: SubmissionResult, assignment: Assignment, seconds: float) -> str:
+    """results.json of the Gradescope autograder specification, for one submission."""
+    tests = [
+        {
+            "name": e.exercise,
+            "score": round(e.score, 4),
+            "max_score": e.max_score,
+            "output": e.message or f"{e.passed}/{e.trials} trials passed",
+            "visibility": "visible",
+        }
+        for e in result.exercises
+    ]
+    payload = {
+        "score": round(result.total, 4),
+        "execution_time": round(seconds, 2),
+        "output": result.message or f"{assignment.title}: {round(result.total, 2):g} / {assignment.max_total:g}",
+        "tests": tests,
+    }
+    return json.dumps(payload, indent=2, ensure_ascii=False)
