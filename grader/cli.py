@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--fresh", action="store_true", help="grade everything again instead of reusing results stored by an earlier run")
     run.add_argument("--format", choices=["reports", "gradescope"], default="reports",
                      help="gradescope: also write results.json for the one submission (to run as a Gradescope autograder)")
+    run.add_argument("--scheduler", help="grade on a Dask cluster: its scheduler's address, e.g. tcp://10.0.0.5:8786 (pip install -e '.[dask]')")
     run.add_argument("--executor", choices=sorted(EXECUTORS), default="fork",
                      help="fork: warm servers fork a process per notebook (default, fast); process: a fresh Python per notebook")
     assign_cmd = commands.add_parser("assign", help="write student.ipynb from solution.ipynb (solution regions removed)")
@@ -95,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             write_reports(graded, assignment, args.out, seed)
         finally:
             store.close()
-    except (SpecError, FileNotFoundError) as exc:
+    except (SpecError, FileNotFoundError, ConnectionError) as exc:
         console.print(f"[red]error:[/red] {exc}")
+        return 2
+    except ModuleNotFoundError as exc:
+        console.print(f"[red]error:[/red] --scheduler needs Dask ({exc}): pip install -e '.[dask]'")
         return 2
     except KeyboardInterrupt:
         console.print(f"interrupted: what was graded is kept in {args.out / STORE}; run the same command again to go on")
@@ -155,7 +159,8 @@ def _run(args: argparse.Namespace, assignment: Assignment, seed: str, store: Sto
         return grade_all(
             args.submissions,
             assignment,
-            Options(seed=seed, timeout=args.timeout, jobs=args.jobs, limits=Limits(memory=args.memory), executor=args.executor),
+            Options(seed=seed, timeout=args.timeout, jobs=args.jobs, limits=Limits(memory=args.memory), executor=args.executor,
+                    scheduler=args.scheduler),
             on_start=lambda count: progress.update(task, total=count, refresh=True),
             progress=advance,
             store=store,

@@ -21,7 +21,7 @@ from grader.discover import NotebookError, Submission, discover, read_cells
 from grader.execute import Calls, Executor, Job, ProcessExecutor
 from grader.fork import ForkExecutor
 from grader.grade import ExerciseResult, TrialResult, grade_trial, score_exercise
-from grader.sandbox import Limits, Sandbox, detect
+from grader.sandbox import Limits, Sandbox, claim_slot, detect
 from grader.spec import Assignment, load
 from grader.trials import Trial, make_trials
 
@@ -77,6 +77,7 @@ class Options:
     jobs: int = os.cpu_count() or 1
     limits: Limits = Limits()
     executor: str = "fork"  # fork (warm servers) or process (a fresh Python per notebook)
+    scheduler: str | None = None  # a Dask scheduler's address: grade on that cluster
 
 
 def grade_submission(
@@ -88,7 +89,7 @@ def grade_submission(
             raise NotebookError(sub.error)
         cells = read_cells(sub.notebook)
     except NotebookError as exc:
-        return _not_run(sub.student_id, assignment, "error", str(exc))
+        return not_run(sub.student_id, assignment, "error", str(exc))
     calls = [Calls(e.id, e.function, [t.args for t in trials[e.id]]) for e in assignment.exercises]
     execution = executor.execute(Job(cells, sub.files, calls, timeout))
     results: list[ExerciseResult] = []
@@ -138,25 +139,29 @@ def grade_all(
                 progress(stored)
             else:
                 todo.append(sub)
-        if todo:
+        stored_as = dict(zip((s.student_id for s in subs), keys))
+
+        def handle(result: SubmissionResult) -> None:
+            key = stored_as[result.student_id]
+            if store and key:
+                store.put(key, result)
+            summaries[result.student_id] = result.summary() if store and key else result
+            progress(result)
+
+        if todo and options.scheduler:
+            from grader.cluster import grade_on_cluster  # Dask is imported only for a cluster run
+
+            grade_on_cluster(options.scheduler, todo, assignment, options, handle)
+        elif todo:
             jobs = max(1, min(options.jobs, len(todo)))
             context = multiprocessing.get_context("fork")  # the workers start warm; the caller must hold no threads
-            slots = context.SimpleQueue()
-            for slot in range(jobs):
-                slots.put(slot)
-            stored_as = dict(zip((s.student_id for s in subs), keys))
-            with ProcessPoolExecutor(jobs, context, initializer=_start_worker, initargs=(options, detect(), slots)) as pool:
+            with ProcessPoolExecutor(jobs, context, initializer=_start_worker, initargs=(options, detect())) as pool:
                 queue = iter(todo)
                 pending = {pool.submit(_grade_in_worker, sub, assignment.path, options) for sub in itertools.islice(queue, 2 * jobs)}
                 while pending:  # a few submissions in flight at a time: finished ones are let go
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
-                        result = future.result()
-                        key = stored_as[result.student_id]
-                        if store and key:
-                            store.put(key, result)
-                        summaries[result.student_id] = result.summary() if store and key else result
-                        progress(result)
+                        handle(future.result())
                         pending |= {pool.submit(_grade_in_worker, sub, assignment.path, options) for sub in itertools.islice(queue, 1)}
         graded.summaries = [summaries[sub.student_id] for sub in subs]
         return graded
@@ -165,9 +170,9 @@ def grade_all(
 _executor: Executor | None = None  # the warm executor of this worker process
 
 
-def _start_worker(options: Options, sandbox: Sandbox, slots: Any) -> None:
+def _start_worker(options: Options, sandbox: Sandbox) -> None:
     global _executor
-    _executor = EXECUTORS[options.executor](sandbox=sandbox, limits=options.limits, slots=(slots.get(),))
+    _executor = EXECUTORS[options.executor](sandbox=sandbox, limits=options.limits, slots=(claim_slot(),))
     multiprocessing.util.Finalize(None, _executor.close, exitpriority=10)
 
 
@@ -183,6 +188,6 @@ def _grade_in_worker(sub: Submission, assignment_path: Path, options: Options) -
     return grade_submission(sub, assignment, trials, options.timeout, _executor)
 
 
-def _not_run(student_id: str, assignment: Assignment, status: str, message: str) -> SubmissionResult:
+def not_run(student_id: str, assignment: Assignment, status: str, message: str) -> SubmissionResult:
     exercises = [score_exercise(e, [], ("not_run", f"not graded: {message}")) for e in assignment.exercises]
     return SubmissionResult(student_id, status, message, exercises)

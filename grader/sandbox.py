@@ -26,6 +26,7 @@ from pathlib import Path
 
 INSIDE = Path("/grading")  # where the job's directory appears inside the namespace
 FIRST_UID = 61000  # unprivileged uids FIRST_UID, FIRST_UID + 1, ...: one per notebook running at once
+MAX_SLOTS = 1024
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin")
 
 
@@ -99,6 +100,27 @@ class Sandbox:
                 wrap += ["--tmpfs", str(hidden)]
         wrap += ["--proc", "/proc", "--dev", "/dev", "--bind", str(box), str(INSIDE), "--chdir", str(INSIDE / cwd)]
         return wrap + ["--"] + argv
+
+
+_claimed: list[object] = []  # the lock files of the slots this process holds, open for its lifetime
+
+
+def claim_slot() -> int:
+    """A job slot (and with it a uid) no other grading process on this machine holds: the first of
+    FIRST_UID, FIRST_UID + 1, ... whose lock file we can lock. The lock goes with the process."""
+    import fcntl
+
+    folder = Path(tempfile.gettempdir())
+    for slot in range(MAX_SLOTS):
+        handle = open(folder / f"backprop-grader-slot-{slot}.lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        _claimed.append(handle)
+        return slot
+    raise RuntimeError(f"all {MAX_SLOTS} grading slots of this machine are taken")
 
 
 def python_roots() -> list[Path]:

@@ -41,7 +41,7 @@ def test_without_a_seed_a_random_one_is_used_and_recorded(tmp_path):
     assert done.returncode == 0 and "grading with the random seed" in done.stderr
     seed = pd.read_csv(tmp_path / "out" / "grades.csv").seed.iloc[0]
     assert f"--seed {seed}" in done.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".grader-store.sqlite", "exercises.csv", "feedback", "grades.csv", "trials.csv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".grader-store.sqlite", "exercises.csv", "feedback", "grades.csv", "index.html", "lms.csv", "trials.csv"]
 
 
 @pytest.mark.parametrize(
@@ -85,7 +85,7 @@ def test_reports_are_complete_or_absent(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_reports(list(results) * 2, assignment, out, 0)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
-    assert sorted(p.name for p in out.iterdir()) == ["exercises.csv", "feedback", "grades.csv", "trials.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["exercises.csv", "feedback", "grades.csv", "index.html", "lms.csv", "trials.csv"]
 
 
 @pytest.mark.parametrize(

@@ -101,7 +101,7 @@ def test_the_run_completes_and_honest_students_are_untouched(class_run):
         assert grades.loc[honest, "total"] == 18 and grades.loc[honest, "status"] == "ok"
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in class_run["subs"].rglob("*")} == class_run["hashes"]
     reports = sorted(p.name for p in (class_run["root"] / "reports").iterdir())
-    assert reports == [STORE, "exercises.csv", "feedback", "grades.csv", "trials.csv"]
+    assert reports == [STORE, "exercises.csv", "feedback", "grades.csv", "index.html", "lms.csv", "trials.csv"]
     assert "sandbox layers on:" in class_run["done"].stderr
 
 
