@@ -23,10 +23,9 @@ from distributed.scheduler import KilledWorker
 
 from grader.discover import Submission
 from grader.execute import Executor
-from grader.run import EXECUTORS, Options, SubmissionResult, grade_submission, not_run
+from grader.run import EXECUTORS, Options, SubmissionResult, grade, not_run
 from grader.sandbox import claim_slot, detect
 from grader.spec import Assignment, load
-from grader.trials import make_trials
 
 
 @dataclass(frozen=True)
@@ -112,6 +111,4 @@ def grade_parcel(parcel: Parcel, name: str, spec: str, options: Options) -> Subm
     """The task: one submission, graded on a Dask worker as a local worker would grade it."""
     assignment = _assignment(name, spec)
     with tempfile.TemporaryDirectory(prefix="grader-parcel-") as tmp:
-        sub = parcel.unpack(Path(tmp))
-        trials = {e.id: make_trials(e, options.seed, sub.student_id) for e in assignment.exercises}
-        return grade_submission(sub, assignment, trials, options.timeout, _executor(options))
+        return grade(parcel.unpack(Path(tmp)), assignment, options, _executor(options))

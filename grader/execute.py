@@ -1,7 +1,9 @@
 """Run one notebook in its own process and bring back what its functions returned, as data.
 
-The executor is the only place where processes are started. `Executor` is the whole interface the
-rest of the grader sees: a `Job` in (the cells and the calls to make), an `Execution` out.
+Executors (this module's one-process-per-notebook `ProcessExecutor`, and `grader.fork`'s warm
+servers) are the only places where student processes are started. `Executor` is the whole
+interface the rest of the grader sees: a `Job` in (the cells and the calls to make), an
+`Execution` out. The helpers below are what both executors share.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from grader import harness
-from grader.sandbox import Limits, Sandbox, detect
+from grader.sandbox import Limits, Sandbox, claim_slot, detect
 
 OUTPUT_CAP = 64 * 1024  # bytes of the notebook's printed output kept for feedback
 STARTUP_GRACE = 10.0  # seconds on top of the per-cell and per-call limits, for starting Python and IPython
@@ -72,11 +74,11 @@ class ProcessExecutor:
     """A fresh `python -I` per notebook running `grader/harness.py`, in a temporary copy of the
     submission, with a minimal environment, inside every sandbox layer this machine has."""
 
-    def __init__(self, sandbox: Sandbox | None = None, limits: Limits = Limits(), slots: Sequence[int] = (0,)) -> None:
+    def __init__(self, sandbox: Sandbox | None = None, limits: Limits = Limits(), slots: Sequence[int] | None = None) -> None:
         self.sandbox = sandbox or detect()
         self.limits = limits
         self._slots: queue.Queue[int] = queue.Queue()
-        for slot in slots:  # one uid per notebook running at once
+        for slot in slots or (claim_slot(),):  # one uid per notebook running at once
             self._slots.put(slot)
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ from grader.execute import (
     STARTUP_GRACE, Execution, Job, budget, copy_submission, environment, finish, hand_over, kill_group, messages,
     pack_job, read_capped, read_frames,
 )
-from grader.sandbox import Limits, Sandbox, detect
+from grader.sandbox import Limits, Sandbox, claim_slot, detect
 
 
 class Server:
@@ -115,10 +115,10 @@ class Server:
 class ForkExecutor:
     """`Executor` with one warm server per slot (`--jobs`)."""
 
-    def __init__(self, sandbox: Sandbox | None = None, limits: Limits = Limits(), slots: Sequence[int] = (0,)) -> None:
+    def __init__(self, sandbox: Sandbox | None = None, limits: Limits = Limits(), slots: Sequence[int] | None = None) -> None:
         self.sandbox = sandbox or detect()
         self.limits = limits
-        self._servers = [Server(self.sandbox, self.sandbox.uid(slot)) for slot in slots]
+        self._servers = [Server(self.sandbox, self.sandbox.uid(slot)) for slot in slots or (claim_slot(),)]
         self._free: queue.Queue[Server] = queue.Queue()
         for server in self._servers:
             self._free.put(server)

@@ -183,9 +183,13 @@ def _assignment(path: Path) -> Assignment:
 
 def _grade_in_worker(sub: Submission, assignment_path: Path, options: Options) -> SubmissionResult:
     assert _executor is not None
-    assignment = _assignment(assignment_path)
+    return grade(sub, _assignment(assignment_path), options, _executor)
+
+
+def grade(sub: Submission, assignment: Assignment, options: Options, executor: Executor) -> SubmissionResult:
+    """One submission, on its own grading trials: those of (seed, student id, exercise, trial)."""
     trials = {e.id: make_trials(e, options.seed, sub.student_id) for e in assignment.exercises}
-    return grade_submission(sub, assignment, trials, options.timeout, _executor)
+    return grade_submission(sub, assignment, trials, options.timeout, executor)
 
 
 def not_run(student_id: str, assignment: Assignment, status: str, message: str) -> SubmissionResult:

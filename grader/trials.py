@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.spec import Arg, Args, Exercise
+from grader.spec import Args, Exercise
 
 BATCH = "B"  # the dimension that is a batch axis, when an exercise uses it (seed 003)
 KINK_MARGIN = 0.1  # `nonzero` inputs keep this far from 0, where relu's Θ(0) convention would matter

@@ -18,7 +18,7 @@ from grader.assign import cells_hash, student_notebook
 from grader.bundle import BUNDLE, public_trials, read_bundle
 from grader.discover import Submission
 from grader.execute import Executor, ProcessExecutor
-from grader.run import SubmissionResult, grade_submission
+from grader.run import Options, SubmissionResult, grade
 from grader.spec import Assignment
 from grader.trials import make_trials
 
@@ -69,8 +69,7 @@ def _references(assignment: Assignment) -> list[str]:
 
 
 def _grade(assignment: Assignment, notebook: Path, seed: int, timeout: float, executor: Executor) -> SubmissionResult:
-    trials = {e.id: make_trials(e, seed, "validate") for e in assignment.exercises}
-    return grade_submission(Submission(notebook.stem, notebook, notebook), assignment, trials, timeout, executor)
+    return grade(Submission(notebook.stem, notebook, notebook), assignment, Options(seed=seed, timeout=timeout), executor)
 
 
 def _up_to_date(assignment: Assignment) -> list[str]:

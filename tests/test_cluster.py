@@ -114,3 +114,14 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path):
     done = subprocess.run([sys.executable, "-m", "grader.cli", "run", "subs", "--seed", "1", "--scheduler", "tcp://127.0.0.1:9"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in done.stderr
+
+
+def test_without_a_scheduler_nothing_of_dask_is_imported(tmp_path):
+    import subprocess
+    import sys
+
+    notebook(tmp_path / "subs" / "ada.ipynb")
+    code = ("import sys\nfrom grader.cli import main\ncode = main(['run', 'subs', '--seed', '1'])\n"
+            "print(code, any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split()[-2:] == ["0", "False"], done.stderr
