@@ -24,6 +24,7 @@ from grader.spec import Assignment, SpecError, load
 from grader.validate import SEEDS, validate
 
 SEED_VARIABLE = "GRADER_SEED"
+SUMMARY_ROWS = 40  # a larger class's summary lists only those short of full marks
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,10 +182,20 @@ def _size(text: str) -> int:
 
 
 def _summary(results: list[SubmissionResult], assignment: Assignment, console: Console) -> None:
-    table = Table(title=f"{assignment.title} — {len(results)} submission(s)")
+    """Every submission for a small class; for a large one, those short of full marks (the rest are in the reports)."""
+    full = sum(r.status == "ok" and r.total == assignment.max_total for r in results)
+    shown = results if len(results) <= SUMMARY_ROWS else [r for r in results if not (r.status == "ok" and r.total == assignment.max_total)]
+    title = f"{assignment.title} — {len(results)} submission(s), {full} with full marks"
+    if not shown:
+        console.print(title)
+        return
+    table = Table(title=title)
+    if len(shown) < len(results):
+        table.caption = f"{min(len(shown), SUMMARY_ROWS)} of the {len(shown)} short of full marks shown; every submission is in grades.csv"
+        shown = shown[:SUMMARY_ROWS]
     for column in ("student", "score", "%", "status", "exercises passed", "first problem"):
         table.add_column(column)
-    for r in results:
+    for r in shown:
         passed = sum(e.status == "passed" for e in r.exercises)
         problem = r.message if r.status != "ok" else next((f"{e.exercise}: {e.status.replace('_', ' ')}" for e in r.exercises if e.status != "passed"), "")
         percent = 100 * r.total / assignment.max_total
