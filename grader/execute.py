@@ -94,11 +94,8 @@ class ProcessExecutor:
         seconds = budget(job)
         with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
             box = Path(tmp) / "box"  # all the notebook's process may see of the grader's files
-            copy_submission(job.files, box / "work")
+            stage(box, job, self.limits, seconds, uid, Path(tmp))
             shutil.copy(harness.__file__, box / "harness.py")
-            (box / harness.JOB_FILE).write_bytes(pack_job(job, self.limits.as_dict(seconds), uid))
-            if uid is not None:
-                hand_over(box / "work", uid, Path(tmp), box)
             inside = self.sandbox.path(box)
             argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), str(inside / harness.JOB_FILE)], box)
             capture = Path(tmp) / "output.txt"
@@ -135,6 +132,15 @@ def finish(execution: Execution, output: str, returncode: int | None, timed_out:
     elif execution.status != "ok":
         execution.message = f"the notebook's process died ({exit_reason(returncode)}) {execution.message}"
     return execution
+
+
+def stage(folder: Path, job: Job, limits: Limits, seconds: float, uid: int | None, *above: Path) -> None:
+    """Put the job's working copy and job file in `folder`; with a uid, hand the working copy over
+    (`folder` and the folders `above` it stay root's, traversable only)."""
+    copy_submission(job.files, folder / "work")
+    (folder / harness.JOB_FILE).write_bytes(pack_job(job, limits.as_dict(seconds), uid))
+    if uid is not None:
+        hand_over(folder / "work", uid, *above, folder)
 
 
 def copy_submission(files: Path | None, work: Path) -> None:
@@ -189,7 +195,7 @@ def kill_group(pgid: int) -> None:
 def messages(stream: bytes) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
     """Every complete frame of a harness's output, unpacked; a malformed one ends the list."""
     out = []
-    for frame in harness.frames(stream):
+    for frame in harness.frames(stream)[0]:
         try:
             out.append(harness.unpack(frame))
         except Exception:

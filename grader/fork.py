@@ -23,8 +23,7 @@ from typing import Sequence
 
 from grader import harness
 from grader.execute import (
-    STARTUP_GRACE, Execution, Job, budget, copy_submission, environment, finish, hand_over, kill_group, messages,
-    pack_job, read_capped, read_frames,
+    STARTUP_GRACE, Execution, Job, budget, environment, finish, kill_group, messages, read_capped, read_frames, stage,
 )
 from grader.sandbox import Limits, Sandbox, claim_slot, detect
 
@@ -60,10 +59,7 @@ class Server:
         job_dir = self.box / "jobs" / name
         job_dir.mkdir()
         try:
-            copy_submission(job.files, job_dir / "work")
-            (job_dir / harness.JOB_FILE).write_bytes(pack_job(job, limits.as_dict(seconds), self.uid))
-            if self.uid is not None:
-                hand_over(job_dir / "work", self.uid, job_dir)
+            stage(job_dir, job, limits, seconds, self.uid)
             inside = self.sandbox.path(self.box) / "jobs" / name
             self.proc.stdin.write(f"{inside} {seconds}\n".encode())  # type: ignore[union-attr]
             self.proc.stdin.flush()  # type: ignore[union-attr]
@@ -87,10 +83,9 @@ class Server:
             chunk = os.read(fd, 1 << 16) if ready else b""
             if not chunk:
                 return None  # out of time, or the server died
-            buffer += chunk
-            while len(buffer) >= 8 and len(buffer) >= 8 + (size := int.from_bytes(buffer[:8], "big")):
-                frame, buffer = buffer[8 : 8 + size], buffer[8 + size :]
-                report, _ = harness.unpack(frame)
+            complete, buffer = harness.frames(buffer + chunk)
+            for message in complete:
+                report, _ = harness.unpack(message)
                 if report.get("job") == job:
                     return report
         return None

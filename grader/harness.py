@@ -112,8 +112,15 @@ def unpack(data: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return header["manifest"], arrays
 
 
-def frames(data: bytes) -> list[bytes]:
-    """Split a stream of length-prefixed frames; a frame cut short by a dying process is dropped."""
+def frame(manifest: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> bytes:
+    """One message of a stream: its 8-byte length, then the message."""
+    data = pack(manifest, arrays or {})
+    return len(data).to_bytes(8, "big") + data
+
+
+def frames(data: bytes) -> tuple[list[bytes], bytes]:
+    """Split a stream of length-prefixed frames into the complete ones and the incomplete rest
+    (still to come, or cut short by a dying process)."""
     out, at = [], 0
     while at + 8 <= len(data):
         size = int.from_bytes(data[at : at + 8], "big")
@@ -121,7 +128,7 @@ def frames(data: bytes) -> list[bytes]:
             break
         out.append(data[at + 8 : at + 8 + size])
         at += 8 + size
-    return out
+    return out, data[at:]
 
 
 # ---- inside the student's process ----
@@ -165,8 +172,7 @@ class Run:
         self.shell = shell()
 
     def send(self, manifest: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
-        data = pack(manifest, arrays or {})
-        self.channel.write(len(data).to_bytes(8, "big") + data)
+        self.channel.write(frame(manifest, arrays))
         self.channel.flush()
 
     def timed(self, seconds: float, fn: Any, *args: Any) -> Any:
@@ -178,11 +184,11 @@ class Run:
 
     def where(self, exc: BaseException) -> str:
         """'cell 3, line 4: `return h @ W`' for the innermost frame of the student's own code."""
-        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-            match = re.match(r"<ipython-input-(\d+)-", frame.filename)
+        for entry in reversed(traceback.extract_tb(exc.__traceback__)):
+            match = re.match(r"<ipython-input-(\d+)-", entry.filename)
             if match and int(match.group(1)) in self.cell_of_count:
-                line = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
-                return f"code cell {self.cell_of_count[int(match.group(1))]}, line {frame.lineno}: `{line}`"
+                line = (entry.line or linecache.getline(entry.filename, entry.lineno or 0)).strip()
+                return f"code cell {self.cell_of_count[int(match.group(1))]}, line {entry.lineno}: `{line}`"
         return ""
 
     def describe(self, exc: BaseException) -> dict[str, str]:
@@ -357,8 +363,7 @@ def serve() -> None:
         os.close(frames_fd)
         status, timed_out = _wait(pid, float(budget))
         _kill_descendants(pid)
-        frame = pack({"event": "exit", "job": job_dir, "returncode": status, "timed_out": timed_out}, {})
-        out.write(len(frame).to_bytes(8, "big") + frame)
+        out.write(frame({"event": "exit", "job": job_dir, "returncode": status, "timed_out": timed_out}))
         out.flush()
 
 
