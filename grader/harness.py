@@ -340,6 +340,8 @@ def serve() -> None:
     for source in ("pass", "raise ValueError"):  # IPython initialises much on a first cell and a first traceback
         warm.run_cell(source, store_history=False)
     forget_failure(warm)
+    for stream in (sys.stdout, sys.stderr):  # what the warm-up printed must not reach the first child's output
+        stream.flush()
     gc.freeze()  # the collector then leaves these objects alone, so the children share their pages
     _become_subreaper()
     for line in sys.stdin:

@@ -136,6 +136,12 @@ def test_solution_scores_full_marks_and_template_zero(graded):
     assert set(statuses) == {"not_implemented"}
 
 
+def test_the_feedback_shows_what_the_notebook_printed_and_nothing_else(graded):
+    text = (graded["out"] / "feedback" / "solution.md").read_text()
+    printed = text.split("## What your notebook printed (start)")[1]
+    assert printed.split("```")[1].strip() == "[2. 4. 1.]"  # the solution's one print; no trace of the grader's own warm-up
+
+
 def test_every_submission_gets_exactly_one_row(graded):
     expected = {
         "solution", "template", "transposed", "nobatchsum", "inplace", "rowvector", "loopcell", "loopfunction",
