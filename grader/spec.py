@@ -8,6 +8,7 @@ documents every field.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 import tomllib
@@ -60,6 +61,18 @@ class Exercise:
     atol: float
     dims: dict[str, tuple[int, int]]
     hints: dict[str, dict[str, str]] = field(default_factory=dict)  # output name -> mistake code -> hint
+
+    @functools.cached_property
+    def axes(self) -> tuple[Axis, ...]:
+        """Every axis of every argument, in order."""
+        def walk(args: Args) -> list[Axis]:
+            return [a for arg in args.values() for a in (walk(arg) if isinstance(arg, dict) else arg.axes)]
+        return tuple(walk(self.args))
+
+    @functools.cached_property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbolic dimensions the arguments use, in order of first use."""
+        return tuple(dict.fromkeys(a.dim for a in self.axes))
 
     def expected(self, args: dict[str, Any]) -> Any:
         if self.reference is None:

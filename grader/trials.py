@@ -53,24 +53,24 @@ def make_trials(exercise: Exercise, seed: int | str, student_id: str) -> list[Tr
         rng = rng_for(seed, student_id, exercise.id, index, bits)
         dims = draw_dims(exercise, index, rng)
         args = _draw(exercise.args, dims, index, rng)
-        batched = any(a.dim == BATCH and (not a.optional or index % 2 == 1) for _, arg in flat(exercise.args) for a in arg.axes)
+        batched = any(a.dim == BATCH and (not a.optional or index % 2 == 1) for a in exercise.axes)
         trials.append(Trial(index, args, exercise.expected(args), dims[BATCH] if batched else None))
     return trials
 
 
 def draw_dims(exercise: Exercise, trial: int, rng: np.random.Generator) -> dict[str, int]:
-    symbols = list(dict.fromkeys(axis.dim for _, arg in flat(exercise.args) for axis in arg.axes))
-    can_be_one = [s for s in symbols if exercise.dims[s][0] == 1]
+    """Trial k sets the k-th dimension that may be 1 to 1; every other dimension gets a size of its
+    own range that no other one has (while the ranges allow), drawn uniformly in turn."""
+    can_be_one = [s for s in exercise.symbols if exercise.dims[s][0] == 1]
     forced = can_be_one[trial] if trial < len(can_be_one) else None
-    free = [s for s in symbols if s != forced]
-    highs = np.array([exercise.dims[s][1] for s in free])
-    lows = np.minimum([max(exercise.dims[s][0], 2 if forced else 1) for s in free], highs)
-    sizes = lows
-    for _ in range(100):  # rejection sampling for distinct sizes; ranges too narrow for that keep the last draw
-        sizes = rng.integers(lows, highs + 1)
-        if len(set(sizes.tolist())) == len(free):
-            break
-    return dict(zip(free, map(int, sizes))) | ({forced: 1} if forced else {})
+    sizes = {forced: 1} if forced else {}
+    free = [s for s in exercise.symbols if s != forced]
+    for symbol, u in zip(free, rng.random(len(free)).tolist()):
+        low, high = exercise.dims[symbol]
+        sizes_here = range(min(max(low, 2 if forced else 1), high), high + 1)
+        options = [v for v in sizes_here if v not in sizes.values()] or sizes_here
+        sizes[symbol] = options[int(u * len(options))]
+    return sizes
 
 
 def _draw(args: Args, dims: dict[str, int], trial: int, rng: np.random.Generator) -> dict[str, Any]:
