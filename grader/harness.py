@@ -409,17 +409,8 @@ def _kill_descendants(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    me = str(os.getpid())
     for _ in range(100):  # a process stuck in the kernel cannot stall us for ever
-        orphans = []
-        for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if fields[1] == me:  # the parent pid
-                orphans.append(int(entry))
+        orphans = _children()
         for orphan in orphans:
             try:
                 os.kill(orphan, signal.SIGKILL)
@@ -434,6 +425,29 @@ def _kill_descendants(pid: int) -> None:
         if not orphans:
             return
         time.sleep(0.001)
+
+
+def _children() -> list[int]:
+    """This process's children (the orphans re-parented to it included): the kernel's own list
+    when it keeps one (CONFIG_PROC_CHILDREN), else a scan of /proc, a hundred times slower."""
+    try:
+        with open(f"/proc/self/task/{os.getpid()}/children") as f:
+            return [int(pid) for pid in f.read().split()]
+    except OSError:
+        return _scan_children()
+
+
+def _scan_children() -> list[int]:
+    me, found = str(os.getpid()), []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == me:  # the parent pid
+            found.append(int(entry))
+    return found
 
 
 if __name__ == "__main__":
