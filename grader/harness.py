@@ -273,8 +273,9 @@ def shell() -> Any:
         config = Config()
         config.HistoryManager.hist_file = ":memory:"
         config.InteractiveShell.colors = "nocolor"
-        manager = InteractiveShell.instance(config=config).input_transformer_manager
-        manager.transform_cell = _skip_if_python(manager.transform_cell)
+        instance = InteractiveShell.instance(config=config)
+        instance.input_transformer_manager.transform_cell = _skip_if_python(instance.input_transformer_manager.transform_cell)
+        instance.should_run_async = _only_if_awaiting(instance.should_run_async)
         import IPython.core.ultratb  # noqa: F401 - loaded now: a traceback under memory pressure must not import
         import stack_data  # noqa: F401
     return InteractiveShell.instance()
@@ -294,6 +295,16 @@ def _skip_if_python(transform: Any) -> Any:
         return cell if cell.endswith("\n") else cell + "\n"
 
     return transform_cell
+
+
+def _only_if_awaiting(should_run_async: Any) -> Any:
+    """IPython compiles every cell once more to find a top-level `await`; a cell without the word
+    cannot have one, and is spared that compilation."""
+
+    def check(raw_cell: str, **kwargs: Any) -> bool:
+        return ("await" in raw_cell or "async" in raw_cell) and should_run_async(raw_cell, **kwargs)
+
+    return check
 
 
 def run_job(job_path: str, channel: BinaryIO) -> None:

@@ -87,7 +87,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     notebook(subs / "hostile.ipynb", HOSTILE)
     notebook(subs / "peek.ipynb", PEEK)
     notebook(subs / "raising.ipynb", "raise RuntimeError('oops in a cell')", "1 / 0")
-    notebook(subs / "magic.ipynb", "%time x = 1\n!echo shell", "%%capture\nprint('hidden')")
+    notebook(subs / "magic.ipynb", "%time x = 1\n!echo shell", "%%capture\nprint('hidden')", "import asyncio\nawait asyncio.sleep(0)\nprint('awaited')")
     notebook(subs / "dies.ipynb", "import os\nos._exit(3)")
     notebook(subs / "killed.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
     notebook(subs / "frank" / "work" / "frank_hw.ipynb")  # folder layout
@@ -222,9 +222,10 @@ def test_exceptions_in_cells_are_reported_and_execution_goes_on(graded):
     assert "[2. 4. 1.]" in feedback  # what the notebook printed, shown to the student
 
 
-def test_ipython_magics_work(graded):
+def test_ipython_magics_and_top_level_await_work(graded):
     assert graded["grades"].loc["magic", "total"] == 18
-    assert "Cells that did not run cleanly" not in (graded["out"] / "feedback" / "magic.md").read_text()
+    feedback = (graded["out"] / "feedback" / "magic.md").read_text()
+    assert "Cells that did not run cleanly" not in feedback and "awaited" in feedback
 
 
 @pytest.mark.parametrize("student, reason", [("dies", "exit code 3"), ("killed", "SIGKILL")])
