@@ -7,6 +7,7 @@ grader's side; nothing one submission does can reach another's result.
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
 import multiprocessing
 import multiprocessing.util
@@ -172,6 +173,7 @@ _executor: Executor | None = None  # the warm executor of this worker process
 
 def _start_worker(options: Options, sandbox: Sandbox) -> None:
     global _executor
+    gc.freeze()  # what the worker inherited lives as long as it does: the collector need not scan it each time
     _executor = EXECUTORS[options.executor](sandbox=sandbox, limits=options.limits, slots=(claim_slot(),))
     multiprocessing.util.Finalize(None, _executor.close, exitpriority=10)
 
