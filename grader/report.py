@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import multiprocessing
 import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 
 from grader.feedback import feedback
 from grader.overview import canvas_rows, feedback_html, gradescope_json, index_html
-from grader.run import SubmissionResult
+from grader.run import Graded, SubmissionResult
 from grader.spec import Assignment
 
 REPORTS = ("grades.csv", "exercises.csv", "trials.csv")  # streamed a block at a time
@@ -57,33 +59,40 @@ def tables(results: list[SubmissionResult], assignment: Assignment, seed: int | 
     return {"grades.csv": grades, "exercises.csv": exercises, "trials.csv": trials}
 
 
-def write_reports(results: Iterable[SubmissionResult], assignment: Assignment, out: Path, seed: int | str) -> None:
+def write_reports(results: Graded | Sequence[SubmissionResult], assignment: Assignment, out: Path, seed: int | str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    summaries = results.summaries if isinstance(results, Graded) else [r.summary() for r in results]
     try:
         (staging / "feedback").mkdir()
-        with contextlib.ExitStack() as stack:
-            files = {name: stack.enter_context(open(staging / name, "w", encoding="utf-8", newline="")) for name in REPORTS}
-            summaries: list[SubmissionResult] = []
-            for block in _blocks(results):
-                for name, frame in tables(block, assignment, seed).items():
-                    frame.to_csv(files[name], index=False, header=not summaries)
-                for result in block:
-                    text = feedback(result, assignment)
-                    (staging / "feedback" / f"{result.student_id}.md").write_text(text, encoding="utf-8")
-                    title = f"{assignment.title}: {result.student_id}"
-                    (staging / "feedback" / f"{result.student_id}.html").write_text(feedback_html(text, title), encoding="utf-8")
-                    summaries.append(result.summary())
-            if not summaries:  # an empty class: the headers alone
-                for name, frame in tables([], assignment, seed).items():
-                    frame.to_csv(files[name], index=False)
-        (staging / "index.html").write_text(index_html(summaries, assignment, seed), encoding="utf-8")
-        pd.DataFrame(canvas_rows(summaries, assignment)).to_csv(staging / "lms.csv", index=False)
+        # The overview (matplotlib's import and plots, half the time here) is drawn on another core
+        # while this process streams the CSV reports and the feedback.
+        with ProcessPoolExecutor(1, multiprocessing.get_context("fork")) as pool:
+            overview = pool.submit(_write_overviews, staging, summaries, assignment, seed)
+            with contextlib.ExitStack() as stack:
+                files = {name: stack.enter_context(open(staging / name, "w", encoding="utf-8", newline="")) for name in REPORTS}
+                for index, block in enumerate(_blocks(results)):
+                    for name, frame in tables(block, assignment, seed).items():
+                        frame.to_csv(files[name], index=False, header=index == 0)
+                    for result in block:
+                        text = feedback(result, assignment)
+                        (staging / "feedback" / f"{result.student_id}.md").write_text(text, encoding="utf-8")
+                        title = f"{assignment.title}: {result.student_id}"
+                        (staging / "feedback" / f"{result.student_id}.html").write_text(feedback_html(text, title), encoding="utf-8")
+                if not summaries:  # an empty class: the headers alone
+                    for name, frame in tables([], assignment, seed).items():
+                        frame.to_csv(files[name], index=False)
+            overview.result()
         for name in REPORTS + OVERVIEWS:
             os.replace(staging / name, out / name)
         _replace_folder(staging / "feedback", out / "feedback")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_overviews(staging: Path, summaries: list[SubmissionResult], assignment: Assignment, seed: int | str) -> None:
+    (staging / "index.html").write_text(index_html(summaries, assignment, seed), encoding="utf-8")
+    pd.DataFrame(canvas_rows(summaries, assignment)).to_csv(staging / "lms.csv", index=False)
 
 
 def _blocks(results: Iterable[SubmissionResult]) -> Iterator[list[SubmissionResult]]:
