@@ -70,7 +70,8 @@ def test_a_custom_assignment_by_path_and_a_notebook_that_ignores_the_alarm(tmp_p
     assert "stopped after" in results["stuck"].message
 
 
-def test_reports_are_complete_or_absent(tmp_path, monkeypatch):
+@pytest.mark.parametrize("failing", ["feedback", "index_html"])  # in this process, and in the one drawing the overview
+def test_reports_are_complete_or_absent(tmp_path, monkeypatch, failing):
     notebook(tmp_path / "subs" / "ada.ipynb")
     assignment = load(TINY)
     results = grade_all(tmp_path / "subs", assignment, Options(jobs=1))
@@ -81,7 +82,7 @@ def test_reports_are_complete_or_absent(tmp_path, monkeypatch):
     def broken(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(grader.report, "feedback", broken)
+    monkeypatch.setattr(grader.report, failing, broken)
     with pytest.raises(OSError):
         write_reports(list(results) * 2, assignment, out, 0)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
