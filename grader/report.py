@@ -22,7 +22,7 @@ import pandas as pd
 
 from grader.feedback import feedback
 from grader.overview import canvas_rows, feedback_html, gradescope_json, index_html
-from grader.run import Graded, SubmissionResult
+from grader.run import Graded, SubmissionResult, die_with
 from grader.spec import Assignment
 
 REPORTS = ("grades.csv", "exercises.csv", "trials.csv")  # streamed a block at a time
@@ -67,7 +67,7 @@ def write_reports(results: Graded | Sequence[SubmissionResult], assignment: Assi
         (staging / "feedback").mkdir()
         # The overview (matplotlib's import and plots, half the time here) is drawn on another core
         # while this process streams the CSV reports and the feedback.
-        with ProcessPoolExecutor(1, multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(1, multiprocessing.get_context("fork"), initializer=die_with, initargs=(os.getpid(),)) as pool:
             overview = pool.submit(_write_overviews, staging, summaries, assignment, seed)
             with contextlib.ExitStack() as stack:
                 files = {name: stack.enter_context(open(staging / name, "w", encoding="utf-8", newline="")) for name in REPORTS}

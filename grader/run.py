@@ -6,12 +6,15 @@ grader's side; nothing one submission does can reach another's result.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import gc
 import itertools
 import multiprocessing
 import multiprocessing.util
 import os
+import signal
+import sys
 import tempfile
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -156,7 +159,7 @@ def grade_all(
         elif todo:
             jobs = max(1, min(options.jobs, len(todo)))
             context = multiprocessing.get_context("fork")  # the workers start warm; the caller must hold no threads
-            with ProcessPoolExecutor(jobs, context, initializer=_start_worker, initargs=(options, detect())) as pool:
+            with ProcessPoolExecutor(jobs, context, initializer=_start_worker, initargs=(options, detect(), os.getpid())) as pool:
                 queue = iter(todo)
                 pending = {pool.submit(_grade_in_worker, sub, assignment.path, options) for sub in itertools.islice(queue, 2 * jobs)}
                 while pending:  # a few submissions in flight at a time: finished ones are let go
@@ -171,11 +174,21 @@ def grade_all(
 _executor: Executor | None = None  # the warm executor of this worker process
 
 
-def _start_worker(options: Options, sandbox: Sandbox) -> None:
+def _start_worker(options: Options, sandbox: Sandbox, parent: int) -> None:
     global _executor
+    die_with(parent)
     gc.freeze()  # what the worker inherited lives as long as it does: the collector need not scan it each time
     _executor = EXECUTORS[options.executor](sandbox=sandbox, limits=options.limits, slots=(claim_slot(),))
     multiprocessing.util.Finalize(None, _executor.close, exitpriority=10)
+
+
+def die_with(parent: int) -> None:
+    """End this worker (and with it its warm server and its slot) when the grader that started it
+    dies, even by SIGKILL, which gives the grader no chance to stop it."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the grader died before that took effect
+        os._exit(1)
 
 
 @functools.cache

@@ -52,6 +52,12 @@ HOSTILE = {
 }
 
 
+def survivors(marker: str) -> list[str]:
+    """Live processes whose command line holds `marker`."""
+    ps = subprocess.run(["ps", "-ww", "-eo", "stat,args"], capture_output=True, text=True).stdout
+    return [line for line in ps.splitlines() if marker in line and not line.startswith("Z")]
+
+
 def leftovers() -> list[str]:
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     return [line for line in ps.splitlines() if line.strip() in ("sleep 313", "sleep 317")]
@@ -186,6 +192,10 @@ def test_a_killed_run_resumes_and_its_reports_equal_an_uninterrupted_runs(tmp_pa
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     assert not (tmp_path / "a" / "grades.csv").exists()  # no half-written reports
+    deadline = time.monotonic() + 10
+    while survivors(str(tmp_path / "a")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert survivors(str(tmp_path / "a")) == []  # its workers (and their warm servers) died with it
     resumed = subprocess.run([*command, "--out", str(tmp_path / "a")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0 and "reused from an earlier run" in resumed.stderr
     straight = subprocess.run([*command, "--out", str(tmp_path / "b")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
