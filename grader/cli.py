@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="gradescope: also write results.json for the one submission (to run as a Gradescope autograder)")
     run.add_argument("--scheduler", help="grade on a Dask cluster: its scheduler's address, e.g. tcp://10.0.0.5:8786 (pip install -e '.[dask]')")
     run.add_argument("--executor", choices=sorted(EXECUTORS), default="fork",
-                     help="fork: warm servers fork a process per notebook (default, fast); process: a fresh Python per notebook")
+                     help="fork: warm servers fork a process per notebook (default, fast); process: a fresh Python per notebook; "
+                          "kernel: a Jupyter kernel per notebook, run by nbclient (full Jupyter fidelity, slowest)")
     assign_cmd = commands.add_parser("assign", help="write student.ipynb from solution.ipynb (solution regions removed)")
     assign_cmd.add_argument("folder", type=Path, help="the assignment folder, e.g. assignments/backprop")
     assign_cmd.add_argument("--force", action="store_true", help="overwrite a student notebook that was changed by hand")

@@ -244,9 +244,12 @@ def read_capped(path: Path) -> str:
     if not path.exists():
         return ""
     with open(path, "rb") as f:
-        data = f.read(OUTPUT_CAP + 1)
-    text = data[:OUTPUT_CAP].decode("utf-8", errors="replace")
-    return text + ("\n[... output cut ...]" if len(data) > OUTPUT_CAP else "")
+        return cap(f.read(OUTPUT_CAP + 1).decode("utf-8", errors="replace"))
+
+
+def cap(text: str) -> str:
+    """What the notebook printed, cut to the first OUTPUT_CAP characters."""
+    return text[:OUTPUT_CAP] + ("\n[... output cut ...]" if len(text) > OUTPUT_CAP else "")
 
 
 def exit_reason(returncode: int | None) -> str:

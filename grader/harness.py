@@ -185,7 +185,8 @@ class Run:
     def where(self, exc: BaseException) -> str:
         """'cell 3, line 4: `return h @ W`' for the innermost frame of the student's own code."""
         for entry in reversed(traceback.extract_tb(exc.__traceback__)):
-            match = re.match(r"<ipython-input-(\d+)-", entry.filename)
+            shown = self.shell.compile.format_code_name(entry.filename)  # ("Cell", "In[7]") for a cell's code
+            match = re.fullmatch(r"In\[(\d+)\]", shown[1]) if shown else None
             if match and int(match.group(1)) in self.cell_of_count:
                 line = (entry.line or linecache.getline(entry.filename, entry.lineno or 0)).strip()
                 return f"code cell {self.cell_of_count[int(match.group(1))]}, line {entry.lineno}: `{line}`"
@@ -319,10 +320,7 @@ def run_job(job_path: str, channel: BinaryIO) -> None:
         stream.reconfigure(line_buffering=True)  # so what was printed survives a crash
     signal.signal(signal.SIGALRM, _alarm)
     run = Run(job, job_arrays, channel)  # IPython is loaded while the limits are still the grader's
-    confine(job["limits"], job.get("uid"))
-    sys.meta_path.insert(0, _Blocker())
-    for name in [m for m in sys.modules if m.split(".")[0] in BLOCKED]:
-        del sys.modules[name]
+    enter(job)
     run.run_cells()
     run.call_all()
     run.send({"event": "done"})
@@ -330,6 +328,64 @@ def run_job(job_path: str, channel: BinaryIO) -> None:
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(0)  # no atexit hooks or finalizers of the student's code
+
+
+def enter(job: dict[str, Any]) -> None:
+    """The last step before student code: the limits, the uid, and the grader out of reach."""
+    confine(job["limits"], job.get("uid"))
+    sys.meta_path.insert(0, _Blocker())
+    for name in [m for m in sys.modules if m.split(".")[0] in BLOCKED]:
+        del sys.modules[name]
+
+
+def kernel(connection_file: str, job_path: str) -> None:
+    """A notebook's Jupyter kernel: `python -I harness.py --kernel CONNECTION JOB` (`--executor kernel`).
+
+    The job is read and the frames file opened while the process may still do so; then the limits
+    are set and the uid dropped, and only then does ipykernel start. Each cell runs under the same
+    alarm as in a forked child; after the notebook's cells the grader sends one more cell,
+    `kernel_calls(...)`, which makes the exercises' calls and writes their frames."""
+    global _kernel_job
+    with open(job_path, "rb") as f:
+        job, job_arrays = unpack(f.read())
+    os.unlink(job_path)
+    channel = open(os.path.join(os.path.dirname(job_path), FRAMES_FILE), "wb")
+    _kernel_job = job, job_arrays, channel
+    sys.modules[KERNEL_MODULE] = sys.modules[__name__]  # where the calls cell finds kernel_calls
+    enter(job)
+    if os.environ.get("JPY_PARENT_PID") != str(os.getppid()):  # in a pid namespace the grader is out of sight:
+        os.environ.pop("JPY_PARENT_PID", None)  # ipykernel must not take that for its parent's death
+    from ipykernel.kernelapp import IPKernelApp
+
+    app = IPKernelApp.instance()
+    app.initialize(["-f", connection_file, "--HistoryManager.hist_file=:memory:", "--InteractiveShell.colors=nocolor"])
+    signal.signal(signal.SIGALRM, _alarm)
+
+    def after_cell(result: Any) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        if result.error_in_exec is not None:  # e.g. a MemoryError whose frames still hold the memory
+            traceback.clear_frames(result.error_in_exec.__traceback__)
+            forget_failure(app.shell)
+
+    app.shell.events.register("pre_run_cell", lambda info: signal.setitimer(signal.ITIMER_REAL, job["timeout"]))
+    app.shell.events.register("post_run_cell", after_cell)
+    app.start()
+
+
+KERNEL_MODULE = "backprop_grader_harness"
+_kernel_job: tuple[dict[str, Any], Any, BinaryIO] | None = None
+
+
+def kernel_calls(cell_of_count: dict[int, int]) -> None:
+    """The calls cell of `--executor kernel`: every exercise's calls, then `done`, as frames."""
+    assert _kernel_job is not None
+    job, job_arrays, channel = _kernel_job
+    signal.setitimer(signal.ITIMER_REAL, 0)  # each call has its own limit
+    run = Run(job, job_arrays, channel)
+    run.cell_of_count = cell_of_count
+    run.call_all()
+    run.send({"event": "done"})
+    channel.close()
 
 
 def main() -> None:
@@ -462,4 +518,9 @@ def _scan_children() -> list[int]:
 
 
 if __name__ == "__main__":
-    serve() if sys.argv[1:] == ["--serve"] else main()
+    if sys.argv[1:2] == ["--serve"]:
+        serve()
+    elif sys.argv[1:2] == ["--kernel"]:
+        kernel(*sys.argv[2:4])
+    else:
+        main()

@@ -33,7 +33,13 @@ if TYPE_CHECKING:
     from grader.store import Store
 
 
-EXECUTORS: dict[str, Callable[..., Executor]] = {"fork": ForkExecutor, "process": ProcessExecutor}
+def _kernel_executor(**options: Any) -> Executor:
+    from grader.kernel import KernelExecutor  # nbclient and ZeroMQ are imported only for this executor
+
+    return KernelExecutor(**options)
+
+
+EXECUTORS: dict[str, Callable[..., Executor]] = {"fork": ForkExecutor, "process": ProcessExecutor, "kernel": _kernel_executor}
 
 
 @dataclass

@@ -63,9 +63,10 @@ def leftovers() -> list[str]:
     return [line for line in ps.splitlines() if line.strip() in ("sleep 313", "sleep 317")]
 
 
-@pytest.fixture(scope="module")
-def class_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("hostile")
+@pytest.fixture(scope="module", params=["fork", "process", "kernel"])
+def class_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The hostile class through each executor: every test below holds for all three."""
+    root = tmp_path_factory.mktemp(f"hostile-{request.param}")
     subs = root / "submissions"
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -80,7 +81,7 @@ def class_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     env = {**os.environ, "GRADER_SEED": SEED}
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "grader.cli", "run", str(subs), "--out", str(root / "reports"), "--timeout", "3", "--jobs", "2", "--memory", "1G"],
+        [sys.executable, "-m", "grader.cli", "run", str(subs), "--out", str(root / "reports"), "--timeout", "3", "--jobs", "2", "--memory", "1G", "--executor", request.param],
         cwd=root, env=env, capture_output=True, text=True, timeout=600,
     )
     elapsed = time.monotonic() - started

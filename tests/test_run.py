@@ -71,9 +71,10 @@ def linear_forward(h, W, b):
 '''
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("class")
+@pytest.fixture(scope="module", params=["fork", "process", "kernel"])
+def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The same class through each executor: every test below holds for all three."""
+    root = tmp_path_factory.mktemp(f"class-{request.param}")
     subs = root / "submissions"
     notebook(subs / "solution.ipynb")
     notebook(subs / "template.ipynb", base="student")
@@ -108,7 +109,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (subs / "oldformat.ipynb").write_text(nbformat.v3.writes_json(v3))
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in subs.rglob("*") if p.is_file()}
     assignment = load("backprop")
-    results = grade_all(subs, assignment, Options(seed=7, timeout=2, jobs=2))
+    results = grade_all(subs, assignment, Options(seed=7, timeout=2, jobs=2, executor=request.param))
     out = root / "reports"
     write_reports(results, assignment, out, 7)
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in subs.rglob("*") if p.is_file()}

@@ -1,0 +1,141 @@
+"""`--executor kernel`: each notebook in a real Jupyter kernel (ipykernel), driven by nbclient.
+
+For full Jupyter fidelity (ipykernel's display machinery, `get_ipython().kernel`, everything a
+notebook can rely on in Jupyter), at the cost of starting a kernel per notebook. The kernel runs in
+the same sandbox as the other executors: `harness.py --kernel` sets the limits and drops to the
+notebook's uid before ipykernel starts. It talks to nbclient over unix sockets in the job's
+directory (ZeroMQ's IPC transport), the one channel that crosses the sandbox's network namespace.
+After the notebook's cells one more cell makes the exercises' calls, whose results come back as
+the same frames as the other executors'.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_notebook
+
+from grader import harness
+from grader.execute import (
+    STARTUP_GRACE, Execution, Job, budget, cap, environment, finish, kill_group, messages, read_frames, stage,
+)
+from grader.sandbox import Limits, Sandbox, claim_slot, detect
+
+SAFETY = 5.0  # seconds past a cell's own alarm before nbclient gives up on the kernel
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager that starts `harness.py --kernel` inside the sandbox instead of the kernel
+    spec's command; the kernel sees the job's directory at the sandbox's path, so it gets its own
+    copy of the connection file with the sockets' path as it sees them."""
+
+    box: Path
+    sandbox: Sandbox
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        inside = self.sandbox.path(self.box)
+        info = json.loads(Path(self.connection_file).read_text())
+        info["ip"] = str(inside / "ipc" / "kernel")
+        (self.box / "kernel.json").write_text(json.dumps(info))
+        argv = [sys.executable, "-I", str(inside / "harness.py"), "--kernel", str(inside / "kernel.json"), str(inside / harness.JOB_FILE)]
+        return self.sandbox.command(argv, self.box)
+
+
+class KernelExecutor:
+    """`Executor` with one fresh ipykernel per notebook."""
+
+    def __init__(self, sandbox: Sandbox | None = None, limits: Limits = Limits(), slots: Sequence[int] | None = None) -> None:
+        self.sandbox = sandbox or detect()
+        self.limits = limits
+        self.slot = (slots or (claim_slot(),))[0]  # one notebook at a time per executor
+
+    def close(self) -> None:
+        pass  # nothing outlives a notebook
+
+    def execute(self, job: Job) -> Execution:
+        seconds, uid = budget(job), self.sandbox.uid(self.slot)
+        with tempfile.TemporaryDirectory(prefix="grader-kernel-") as tmp:
+            box = Path(tmp) / "box"
+            stage(box, job, self.limits, seconds, uid, Path(tmp))
+            shutil.copy(harness.__file__, box / "harness.py")
+            for own in ("ipc", "ipython"):  # the kernel's sockets and IPython's files: the notebook's uid writes there
+                (box / own).mkdir()
+                if uid is not None:
+                    os.chown(box / own, uid, uid)
+            nb = new_notebook(cells=[new_code_cell(source) for source in job.cells])
+            km = SandboxedKernelManager(transport="ipc", ip=str(box / "ipc" / "kernel"), connection_file=str(box / "connection.json"))
+            km.box, km.sandbox = box, self.sandbox
+            client = NotebookClient(
+                nb, km=km, timeout=int(job.timeout + SAFETY), startup_timeout=int(STARTUP_GRACE), allow_errors=True,
+                shutdown_kernel="immediate", record_timing=False,
+            )
+            reports: list[tuple[dict[str, Any], dict[str, Any]]] = []
+            returncode, timed_out = None, False
+            env = environment(self.sandbox.path(box)) | {"IPYTHONDIR": str(self.sandbox.path(box) / "ipython")}
+            try:
+                # What the kernel process itself writes (ipykernel's banner; in Jupyter, the server's terminal) is not the notebook's output.
+                with client.setup_kernel(env=env, cwd=str(box / "work"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+                    for index, cell in enumerate(nb.cells):
+                        client.execute_cell(cell, index)
+                        reports.append((_cell_report(cell, index + 1, nb), {}))
+                    counts = {cell.execution_count: index + 1 for index, cell in enumerate(nb.cells) if cell.execution_count}
+                    nb.cells.append(new_code_cell(f"__import__({harness.KERNEL_MODULE!r}).kernel_calls({counts!r})"))
+                    client.timeout = int(seconds)
+                    client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+            except CellTimeoutError:  # the kernel hung past a cell's alarm
+                timed_out = True
+            except (DeadKernelError, RuntimeError):  # it died, or never answered at start-up
+                pass
+            finally:
+                process = km.provisioner.process if km.provisioner else None  # type: ignore[attr-defined]
+                if process is not None:
+                    returncode = process.poll()
+                    kill_group(process.pid)
+                    process.wait()
+            frames = box / harness.FRAMES_FILE
+            reports += messages(frames.read_bytes()) if frames.exists() else []
+            return finish(read_frames(reports, job), cap(_printed(nb)), returncode, timed_out, seconds)
+
+
+def _cell_report(cell: NotebookNode, index: int, nb: NotebookNode) -> dict[str, Any]:
+    """The harness's report for a cell, from the error nbclient recorded in its outputs."""
+    error = next((o for o in cell.get("outputs", []) if o.output_type == "error"), None)
+    if error is None:
+        return {"event": "cell", "cell": index, "status": "ok"}
+    if error.ename == "TimeLimit":
+        return {"event": "cell", "cell": index, "status": "timeout"}
+    message = f"{error.ename}: {error.evalue}".strip().rstrip(":")
+    return {"event": "cell", "cell": index, "status": "error",
+            "error": {"type": error.ename, "message": message[:500], "where": _where(error.traceback, nb)}}
+
+
+def _where(traceback: list[str], nb: NotebookNode) -> str:
+    """'code cell 3, line 4: `return h @ W`' from the innermost cell IPython's traceback names."""
+    found = re.findall(r"Cell In\[(\d+)\], line (\d+)", _ANSI.sub("", "\n".join(traceback)))
+    counts = {cell.execution_count: index for index, cell in enumerate(nb.cells, start=1) if cell.execution_count}
+    for count, line in reversed(found):
+        if int(count) in counts:
+            lines = nb.cells[counts[int(count)] - 1].source.splitlines()
+            code = lines[int(line) - 1].strip() if 0 < int(line) <= len(lines) else ""
+            return f"code cell {counts[int(count)]}, line {line}: `{code}`"
+    return ""
+
+
+def _printed(nb: NotebookNode) -> str:
+    """What the notebook showed as text, as a forked child's capture has it: streams and tracebacks."""
+    shown = {"stream": lambda o: o.text, "error": lambda o: _ANSI.sub("", "\n".join(o.traceback)) + "\n"}
+    return "".join(shown[o.output_type](o) for cell in nb.cells for o in cell.get("outputs", []) if o.output_type in shown)
+
