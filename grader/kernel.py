@@ -86,7 +86,8 @@ class KernelExecutor:
             returncode, timed_out = None, False
             env = environment(self.sandbox.path(box)) | {"IPYTHONDIR": str(self.sandbox.path(box) / "ipython")}
             try:
-                # What the kernel process itself writes (ipykernel's banner; in Jupyter, the server's terminal) is not the notebook's output.
+                # What the kernel process itself writes (ipykernel's banner; in Jupyter, the server's
+                # terminal) is not the notebook's output: that is what its cells' outputs hold.
                 with client.setup_kernel(env=env, cwd=str(box / "work"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
                     for index, cell in enumerate(nb.cells):
                         client.execute_cell(cell, index)
