@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from grader.spec import Assignment
@@ -37,7 +38,8 @@ def feedback(result: SubmissionResult, assignment: Assignment) -> str:
             lines.append(f"- code cell {cell['cell']}: {what}{where}")
     if result.output.strip():
         shown = result.output.strip().splitlines()
-        lines += ["", "## What your notebook printed (start)", "", "```", *shown[:MAX_OUTPUT_LINES], "```"]
+        fence = "`" * max(3, 1 + max(len(run) for run in re.findall("`+", "\n".join(shown[:MAX_OUTPUT_LINES])) or [""]))
+        lines += ["", "## What your notebook printed (start)", "", fence, *shown[:MAX_OUTPUT_LINES], fence]  # no ``` inside ends it
         if len(shown) > MAX_OUTPUT_LINES:
             lines.append(f"({len(shown) - MAX_OUTPUT_LINES} more lines not shown)")
     return "\n".join(lines) + "\n"

@@ -40,7 +40,9 @@ def page(title: str, body: str) -> str:
 
 @functools.cache
 def _markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark").enable("table")
+    """CommonMark with tables and without raw HTML: the feedback quotes what students' code printed
+    and raised, which must reach the instructor's browser as text, never as markup or script."""
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 def feedback_html(markdown: str, title: str) -> str:

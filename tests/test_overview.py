@@ -19,6 +19,12 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-component-update", "--disable-sync", "--enable-logging=stderr", "--v=0"]
 
 
+HOSTILE_MARKUP = (  # a student's output and error messages are text, never markup in the instructor's browser
+    "print('```\\n<script>document.title = \"pwned\"</script>')\n"
+    "def relu_forward(a):\n    raise ValueError('<img src=x onerror=alert(1)>')"
+)
+
+
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("overview")
@@ -26,6 +32,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     notebook(root / "subs" / "bob.ipynb", "def linear_backward(dL_da, h, W, b):\n    return dL_da @ W.T, np.outer(dL_da, h), dL_da")
     notebook(root / "subs" / "cy rus.ipynb", "def relu_backward(dL_dh, a):\n    return (a > 0).astype(float)")
     (root / "subs" / "dee.ipynb").write_text("{ broken")
+    notebook(root / "subs" / "eve.ipynb", HOSTILE_MARKUP)
     done = subprocess.run([sys.executable, "-m", "grader.cli", "run", "subs", "--out", "out", "--seed", "4"], cwd=root,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -50,10 +57,19 @@ def test_index_loads_in_a_browser_with_its_plots(reports, tmp_path):
     assert shot.returncode == 0 and (tmp_path / "index.png").stat().st_size > 20_000
 
 
+def test_a_students_output_and_messages_stay_text_in_the_feedback_page(reports):
+    page = (reports / "feedback" / "eve.html").read_text()
+    assert "<script>" not in page and "<img" not in page
+    assert "&lt;script&gt;document.title" in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    markdown = (reports / "feedback" / "eve.md").read_text()
+    printed = markdown.split("## What your notebook printed (start)")[1].strip()
+    assert printed.startswith("````\n") and printed.endswith("\n````")  # the printed ``` cannot close the fence
+
+
 def test_every_student_link_opens_their_feedback(reports):
     page = (reports / "index.html").read_text()
     links = set(re.findall(r"href='([^']+)'", page))
-    assert links == {"feedback/ada.html", "feedback/bob.html", "feedback/cy%20rus.html", "feedback/dee.html"}
+    assert links == {"feedback/ada.html", "feedback/bob.html", "feedback/cy%20rus.html", "feedback/dee.html", "feedback/eve.html"}
     bob = (reports / "feedback" / "bob.html").read_text()
     assert "<table>" in bob and "transpose of the expected one" in bob
 
