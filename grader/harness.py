@@ -39,17 +39,17 @@ FRAMES_FILE = "frames.bin"  # where a warm server's child writes its frames
 
 def encode(value: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     """A JSON-able description of `value`; its arrays go into `arrays` (so no pickle is ever needed)."""
-    if isinstance(value, (bool, int, float, np.generic)) and np.asarray(value).dtype.kind in "biuf":
-        key = f"a{len(arrays)}"
-        arrays[key] = np.asarray(value)
-        return {"array": key}
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray):  # the common case first
         if value.dtype.kind not in "biuf":
             return {"other": f"ndarray of dtype {value.dtype}", "shape": list(value.shape)}
         if value.size > MAX_ELEMENTS:
             return {"other": f"ndarray with {value.size} elements", "shape": list(value.shape)}
         key = f"a{len(arrays)}"
         arrays[key] = np.array(value, copy=True, subok=False)
+        return {"array": key}
+    if isinstance(value, (bool, int, float, np.generic)) and np.asarray(value).dtype.kind in "biuf":
+        key = f"a{len(arrays)}"
+        arrays[key] = np.asarray(value)
         return {"array": key}
     if isinstance(value, (tuple, list)):
         return {"seq": [encode(v, arrays) for v in value], "kind": type(value).__name__}
