@@ -59,12 +59,14 @@ def test_bad_arguments_get_a_clear_error(tmp_path, args, words):
     assert not (tmp_path / "reports").exists()
 
 
-def test_a_custom_assignment_by_path_and_a_notebook_that_ignores_the_alarm(tmp_path):
-    """A cell that disables the per-cell alarm and loops is stopped by the notebook's overall budget."""
+@pytest.mark.parametrize("executor", ["fork", "kernel"])
+def test_a_custom_assignment_by_path_and_a_notebook_that_ignores_the_alarm(tmp_path, executor):
+    """A cell that disables the per-cell alarm and loops is stopped by the notebook's overall budget
+    (by the kernel executor, once nbclient's own timeout for the cell has passed)."""
     notebook(tmp_path / "subs" / "ok.ipynb")
     notebook(tmp_path / "subs" / "stuck.ipynb", "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass")
     assignment = load(TINY)
-    results = {r.student_id: r for r in grade_all(tmp_path / "subs", assignment, Options(timeout=0.5, jobs=2))}
+    results = {r.student_id: r for r in grade_all(tmp_path / "subs", assignment, Options(timeout=0.5, jobs=2, executor=executor))}
     assert results["ok"].total == 1 and results["ok"].status == "ok"
     assert results["stuck"].status == "timeout" and results["stuck"].total == 0
     assert "stopped after" in results["stuck"].message
