@@ -48,13 +48,14 @@ class Limits:
 class Sandbox:
     bwrap: str | None  # the bubblewrap binary, when it works here
     as_root: bool
+    python_shared: bool = True  # other users can read the Python installation (needed for a uid of its own without namespaces)
 
     @property
     def layers(self) -> dict[str, bool]:
         return {
             "process group": True,
             "resource limits": True,
-            "unprivileged uid": self.as_root,
+            "unprivileged uid": self.own_uids,
             "namespaces (pid, network, filesystem)": self.bwrap is not None,
         }
 
@@ -66,6 +67,9 @@ class Sandbox:
             reasons = []
             if not self.as_root:
                 reasons.append("notebooks run as your own user (run as root to give each its own uid)")
+            elif not self.own_uids:
+                reasons.append("notebooks run as root: without the namespaces another uid could not read the Python "
+                               f"installation under {', '.join(map(str, python_roots()))} (install bubblewrap, or Python where all users can read it)")
             if self.bwrap is None:
                 reasons.append("no working bubblewrap: network and files are not walled off (install the `bubblewrap` package)")
             text += f"; off: {', '.join(off)} — {'; '.join(reasons)}"
@@ -76,7 +80,13 @@ class Sandbox:
         return INSIDE if self.bwrap else box
 
     def uid(self, slot: int) -> int | None:
-        return FIRST_UID + slot if self.as_root else None
+        return FIRST_UID + slot if self.own_uids else None
+
+    @property
+    def own_uids(self) -> bool:
+        """Each notebook under a uid of its own: as root, where that uid can read the Python it runs
+        (inside the namespaces, always; outside, if the installation is readable by all)."""
+        return self.as_root and (self.bwrap is not None or self.python_shared)
 
     def command(self, argv: list[str], box: Path, cwd: str = "work") -> list[str]:
         """`argv` (whose paths are under `self.path(box)`) wrapped in bubblewrap, starting in `box/cwd`;
@@ -160,4 +170,12 @@ def detect() -> Sandbox:
             except (OSError, subprocess.TimeoutExpired):
                 ok = False
         bwrap = bwrap if ok else None
-    return Sandbox(bwrap, as_root)
+    return Sandbox(bwrap, as_root, all(_readable_by_all(root) for root in python_roots()))
+
+
+def _readable_by_all(root: Path) -> bool:
+    """Whether any user can read `root` (o+rx) and reach it (o+x on every folder above it)."""
+    try:
+        return root.stat().st_mode & 0o005 == 0o005 and all(p.stat().st_mode & 0o001 for p in root.parents)
+    except OSError:
+        return False

@@ -1,0 +1,64 @@
+"""The executors where bubblewrap is missing (macOS, many containers): the namespace layer is off,
+every other layer holds, and the grades are the same as with it."""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from grader.discover import discover
+from grader.execute import ProcessExecutor
+from grader.fork import ForkExecutor
+from grader.kernel import KernelExecutor
+from grader.run import Options, grade
+from grader.sandbox import FIRST_UID, Sandbox, _readable_by_all, detect
+from grader.spec import load
+from notebooks import notebook
+
+
+@pytest.mark.parametrize("executor", [ForkExecutor, ProcessExecutor, KernelExecutor])
+def test_without_namespaces_every_executor_grades_and_contains(tmp_path: Path, executor: type) -> None:
+    subs = tmp_path / "subs"
+    notebook(subs / "solution.ipynb")
+    notebook(subs / "transposed.ipynb", "def linear_backward(dL_da, h, W, b):\n    return dL_da @ W.T, np.outer(dL_da, h), dL_da")
+    notebook(subs / "loops.ipynb", "while True:\n    pass")
+    notebook(subs / "dies.ipynb", "import os\nos._exit(3)")
+    notebook(subs / "orphan.ipynb", "import subprocess\nchild = subprocess.Popen(['sleep', '331'], start_new_session=True)")
+    assignment = load("backprop")
+    runner = executor(sandbox=replace(detect(), bwrap=None))
+    try:
+        results = {s.student_id: grade(s, assignment, Options(seed=5, timeout=2), runner) for s in discover(subs, tmp_path / "scratch")}
+    finally:
+        runner.close()
+    assert results["solution"].total == 18 and results["solution"].status == "ok"
+    assert results["transposed"].total == 11 and results["transposed"].status == "ok"
+    assert results["loops"].total == 18 and results["loops"].cells[0]["status"] == "timeout"
+    assert results["dies"].status == "crashed" and "exit code 3" in results["dies"].message
+    assert results["orphan"].total == 18
+    alive = [p for p in Path("/proc").glob("[0-9]*") if _cmdline(p) == "sleep 331"]
+    for proc in alive:  # what outlived its notebook: only the warm server reaps without a PID namespace
+        os.kill(int(proc.name), signal.SIGKILL)
+    assert alive == [] or executor is not ForkExecutor
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def test_without_namespaces_a_notebook_gets_its_own_uid_only_where_it_can_read_python(tmp_path: Path) -> None:
+    private = tmp_path / "home"
+    (private / "python").mkdir(parents=True)
+    private.chmod(0o700)
+    assert not _readable_by_all(private / "python")  # like a pyenv Python under /root
+    hidden = Sandbox(None, as_root=True, python_shared=False)
+    assert hidden.uid(0) is None and not hidden.layers["unprivileged uid"]
+    assert "could not read the Python installation" in hidden.describe()
+    assert Sandbox("/usr/bin/bwrap", as_root=True, python_shared=False).uid(0) == FIRST_UID  # the namespace shows it to every uid
+    assert Sandbox(None, as_root=True, python_shared=True).uid(1) == FIRST_UID + 1
