@@ -277,6 +277,7 @@ def shell() -> Any:
         instance = InteractiveShell.instance(config=config)
         instance.input_transformer_manager.transform_cell = _skip_if_python(instance.input_transformer_manager.transform_cell)
         instance.should_run_async = _only_if_awaiting(instance.should_run_async)
+        instance.enable_gui = lambda gui=None: None  # no GUI event loop here: `%matplotlib inline` only picks the backend
         import IPython.core.ultratb  # noqa: F401 - loaded now: a traceback under memory pressure must not import
         import stack_data  # noqa: F401
     return InteractiveShell.instance()

@@ -28,6 +28,7 @@ INSIDE = Path("/grading")  # where the job's directory appears inside the namesp
 FIRST_UID = 61000  # unprivileged uids FIRST_UID, FIRST_UID + 1, ...: one per notebook running at once
 MAX_SLOTS = 1024
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin")
+SYSTEM_CONFIG = ("/etc/fonts",)  # read-only too: matplotlib's text needs fontconfig's configuration
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,9 @@ class Sandbox:
                 wrap += ["--symlink", os.readlink(path), path]
             elif os.path.isdir(path):
                 wrap += ["--ro-bind", path, path]
+        for path in SYSTEM_CONFIG:
+            if os.path.isdir(path):
+                wrap += _parents(Path(path)) + ["--ro-bind", path, path]
         for root in python_roots():
             wrap += _parents(root) + ["--ro-bind", str(root), str(root)]
         for hidden in grader_packages():

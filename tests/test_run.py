@@ -88,7 +88,8 @@ def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     notebook(subs / "hostile.ipynb", HOSTILE)
     notebook(subs / "peek.ipynb", PEEK)
     notebook(subs / "raising.ipynb", "raise RuntimeError('oops in a cell')", "1 / 0")
-    notebook(subs / "magic.ipynb", "%time x = 1\n!echo shell", "%%capture\nprint('hidden')", "import asyncio\nawait asyncio.sleep(0)\nprint('awaited')")
+    notebook(subs / "magic.ipynb", "%time x = 1\n!echo shell", "%%capture\nprint('hidden')", "import asyncio\nawait asyncio.sleep(0)\nprint('awaited')",
+             "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\nprint('plotted')")
     notebook(subs / "dies.ipynb", "import os\nos._exit(3)")
     notebook(subs / "killed.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
     notebook(subs / "frank" / "work" / "frank_hw.ipynb")  # folder layout
@@ -226,7 +227,8 @@ def test_exceptions_in_cells_are_reported_and_execution_goes_on(graded):
 def test_ipython_magics_and_top_level_await_work(graded):
     assert graded["grades"].loc["magic", "total"] == 18
     feedback = (graded["out"] / "feedback" / "magic.md").read_text()
-    assert "Cells that did not run cleanly" not in feedback and "awaited" in feedback
+    assert "Cells that did not run cleanly" not in feedback and "awaited" in feedback and "plotted" in feedback
+    assert "Fontconfig error" not in feedback  # the sandbox shows fontconfig its configuration
 
 
 @pytest.mark.parametrize("student, reason", [("dies", "exit code 3"), ("killed", "SIGKILL")])
