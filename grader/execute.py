@@ -175,6 +175,8 @@ def environment(box: Path) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(box / "work"),
+        "USER": "student",  # the notebook's uid has no passwd entry: getpass.getuser() reads these instead
+        "LOGNAME": "student",
         "IPYTHONDIR": str(box / "ipython"),
         "MPLBACKEND": "Agg",
         "LANG": "C.UTF-8",

@@ -89,7 +89,8 @@ def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     notebook(subs / "peek.ipynb", PEEK)
     notebook(subs / "raising.ipynb", "raise RuntimeError('oops in a cell')", "1 / 0")
     notebook(subs / "magic.ipynb", "%time x = 1\n!echo shell", "%%capture\nprint('hidden')", "import asyncio\nawait asyncio.sleep(0)\nprint('awaited')",
-             "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\nprint('plotted')")
+             "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\nprint('plotted')",
+             "import getpass\nprint('user', getpass.getuser())")
     notebook(subs / "dies.ipynb", "import os\nos._exit(3)")
     notebook(subs / "killed.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
     notebook(subs / "frank" / "work" / "frank_hw.ipynb")  # folder layout
@@ -229,6 +230,7 @@ def test_ipython_magics_and_top_level_await_work(graded):
     feedback = (graded["out"] / "feedback" / "magic.md").read_text()
     assert "Cells that did not run cleanly" not in feedback and "awaited" in feedback and "plotted" in feedback
     assert "Fontconfig error" not in feedback  # the sandbox shows fontconfig its configuration
+    assert "user student" in feedback  # getpass.getuser() works for a uid with no passwd entry
 
 
 @pytest.mark.parametrize("student, reason", [("dies", "exit code 3"), ("killed", "SIGKILL")])
