@@ -1,10 +1,12 @@
 """The program that runs inside a student's process: execute the notebook's cells, call its functions.
 
-It is started as a plain script (`python -I harness.py JOB`), so it imports nothing from `grader` or
-`reference`, and it forbids the student's code to import them. It sends back only data: after each
-cell and each exercise, one frame on its private copy of stdout (8-byte length, then a message of
-`pack`: JSON and raw numeric arrays, never pickle). The grader decodes the frames with `decode` below and does every
-comparison in its own process, so nothing the student's code does here can change a verdict.
+It is started as a plain script, so it imports nothing from `grader` or `reference`, and it forbids
+the student's code to import them: `python -I harness.py JOB` runs one notebook (`--executor
+process`), `--serve` is the warm server that forks one child per notebook (`--executor fork`), and
+`--kernel` is a notebook's ipykernel (`--executor kernel`). It sends back only data: after each cell
+and each exercise, one frame on a channel of its own (8-byte length, then a message of `pack`: JSON
+and raw numeric arrays, never pickle). The grader decodes the frames with `decode` below and does
+every comparison in its own process, so nothing the student's code does here can change a verdict.
 
 `encode` and `decode` are also the grader's codec for the job file, so the wire format lives in one
 place.
