@@ -36,6 +36,10 @@ class Tolerance:
     atol: float
     explain: Explain | None = None
 
+    def bound(self, expected: np.ndarray) -> float:
+        """The largest absolute error allowed anywhere in an answer to `expected`."""
+        return self.atol + self.rtol * max(1.0, float(np.abs(expected).max(initial=0.0)))
+
 
 def compare(expected: Any, actual: Any, name: str, tol: Tolerance, names: tuple[str, ...] = ()) -> Check:
     """Check `actual` against `expected`: an array, a tuple of arrays (named by `names`) or a dict of arrays."""
@@ -66,7 +70,7 @@ def compare_array(expected: np.ndarray, actual: Any, name: str, tol: Tolerance) 
     max_err = float(err.max(initial=0.0))  # NaN or inf when `actual` holds one: `expected` never does
     if not math.isfinite(max_err):
         return Check(False, f"{name} contains NaN or inf (first at index {_index(np.argwhere(~np.isfinite(actual))[0])})")
-    bound = tol.atol + tol.rtol * max(1.0, float(np.abs(expected).max(initial=0.0)))
+    bound = tol.bound(expected)
     if max_err <= bound:
         return Check(True, "", max_err)
     at = tuple(np.argwhere(err > bound)[0])

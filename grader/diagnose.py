@@ -14,7 +14,9 @@ from typing import Callable
 
 import numpy as np
 
-RTOL, ATOL = 1e-4, 1e-6  # "fits" means: equal up to the grading tolerance of the built-in assignment
+from grader.compare import Tolerance
+
+FITS = Tolerance(rtol=1e-4, atol=1e-6)  # "fits" means: equal up to the grading tolerance of the built-in assignment
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,7 @@ Hypothesis = Callable[[np.ndarray, np.ndarray, Context], Diagnosis | None]
 
 
 def close(expected: np.ndarray, actual: np.ndarray) -> bool:
-    return expected.shape == actual.shape and bool(
-        np.all(np.abs(actual - expected) <= ATOL + RTOL * max(1.0, float(np.abs(expected).max(initial=0.0))))
-    )
+    return expected.shape == actual.shape and bool(np.all(np.abs(actual - expected) <= FITS.bound(expected)))
 
 
 def reshaped(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Diagnosis | None:
