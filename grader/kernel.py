@@ -92,8 +92,7 @@ class KernelExecutor:
                     for index, cell in enumerate(nb.cells):
                         client.execute_cell(cell, index)
                         reports.append((_cell_report(cell, index + 1, nb), {}))
-                    counts = {cell.execution_count: index + 1 for index, cell in enumerate(nb.cells) if cell.execution_count}
-                    nb.cells.append(new_code_cell(f"__import__({harness.KERNEL_MODULE!r}).kernel_calls({counts!r})"))
+                    nb.cells.append(new_code_cell(f"__import__({harness.KERNEL_MODULE!r}).kernel_calls({_cell_of_count(nb)!r})"))
                     client.timeout = int(seconds)
                     client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
             except CellTimeoutError:  # the kernel hung past a cell's alarm
@@ -126,13 +125,18 @@ def _cell_report(cell: NotebookNode, index: int, nb: NotebookNode) -> dict[str, 
 def _where(traceback: list[str], nb: NotebookNode) -> str:
     """'code cell 3, line 4: `return h @ W`' from the innermost cell IPython's traceback names."""
     found = re.findall(r"Cell In\[(\d+)\], line (\d+)", _ANSI.sub("", "\n".join(traceback)))
-    counts = {cell.execution_count: index for index, cell in enumerate(nb.cells, start=1) if cell.execution_count}
+    counts = _cell_of_count(nb)
     for count, line in reversed(found):
         if int(count) in counts:
             lines = nb.cells[counts[int(count)] - 1].source.splitlines()
             code = lines[int(line) - 1].strip() if 0 < int(line) <= len(lines) else ""
             return f"code cell {counts[int(count)]}, line {line}: `{code}`"
     return ""
+
+
+def _cell_of_count(nb: NotebookNode) -> dict[int, int]:
+    """Which code cell (1, 2, ...) each execution count belongs to, as far as the kernel has run."""
+    return {cell.execution_count: index for index, cell in enumerate(nb.cells, start=1) if cell.execution_count}
 
 
 def _printed(nb: NotebookNode) -> str:
