@@ -29,7 +29,7 @@ def write_bundle(assignment: Assignment, path: Path) -> Path:
     exercises = [
         {
             "id": e.id, "function": e.function, "output": e.output, "outputs": list(e.outputs), "points": e.points,
-            "rtol": e.rtol, "atol": e.atol, "hints": e.hints,
+            "rtol": e.rtol, "atol": e.atol, "hints": e.hints, "scoring": e.scoring,
             "trials": [{"args": encode(t.args, arrays), "expected": encode(t.expected, arrays), "batch": t.batch} for t in trials[e.id]],
         }
         for e in assignment.exercises
@@ -60,6 +60,6 @@ def _exercise(e: dict[str, Any]) -> Exercise:
     return Exercise(
         id=e["id"], function=e["function"], args={}, reference=None, reference_name="", output=e["output"],
         reference_output=None, outputs=tuple(e["outputs"]), points=e["points"], trials=len(e["trials"]),
-        rtol=e["rtol"], atol=e["atol"], dims={}, hints=e["hints"],
+        rtol=e["rtol"], atol=e["atol"], dims={}, hints=e["hints"], scoring=e.get("scoring", "proportional"),
     )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from grader.assign import AssignError, assign
 from grader.bundle import BUNDLE
 from grader.sandbox import Limits, detect
 from grader.selfcheck import check_notebook
-from grader.store import FILE as STORE, Store
+from grader.store import FILE as STORE, SEED_FILE, Store, folder_seed
 from grader.report import write_gradescope, write_reports
 from grader.run import EXECUTORS, Graded, Options, SubmissionResult, grade_all
 from grader.spec import Assignment, SpecError, load
@@ -33,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="grade every notebook in SUBMISSIONS and write CSV reports and feedback")
     run.add_argument("submissions", type=Path, help="folder of <student_id>.ipynb files, <student_id>/ folders or .zip archives")
     run.add_argument("--assignment", default="backprop", help="built-in assignment name or path to an assignment folder (default: backprop)")
-    run.add_argument("--seed", help=f"grading seed (default: ${SEED_VARIABLE}; without either, a random seed, recorded in grades.csv)")
+    run.add_argument("--seed", help=f"grading seed (default: ${SEED_VARIABLE}; without either, the seed kept in the output folder, "
+                     "drawn at random on its first run)")
     run.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per cell and per function call (default: 10)")
     run.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="notebooks graded at once (default: number of cores)")
@@ -78,11 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         console.print(sandbox.describe())
         if args.strict and not all(sandbox.layers.values()):
             raise SpecError("--strict: not every sandbox layer is available here (see above)")
-        seed = args.seed or os.environ.get(SEED_VARIABLE) or str(secrets.randbelow(10**9))
-        if not (args.seed or os.environ.get(SEED_VARIABLE)):
-            console.print(f"no --seed or ${SEED_VARIABLE} given: grading with the random seed {seed} (pass --seed {seed} to reproduce)")
         if not args.submissions.is_dir():
             raise FileNotFoundError(f"no submissions folder at {args.submissions}")
+        seed = args.seed or os.environ.get(SEED_VARIABLE)
+        if not seed:
+            seed, drawn = folder_seed(args.out)
+            kept = args.out / SEED_FILE
+            console.print(f"no --seed or ${SEED_VARIABLE}: drew the seed {seed} for this output folder, kept in {kept}" if drawn else
+                          f"grading with the seed {seed} kept in {kept} (drawn on this folder's first run; --seed overrides)")
         store = Store(args.out / STORE)
         started = time.monotonic()
         try:
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             write_reports(graded, assignment, args.out, seed)
         finally:
             store.close()
-    except (SpecError, FileNotFoundError, ConnectionError) as exc:
+    except (SpecError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
     except ModuleNotFoundError as exc:

@@ -38,7 +38,11 @@ class Tolerance:
 
     def bound(self, expected: np.ndarray) -> float:
         """The largest absolute error allowed anywhere in an answer to `expected`."""
-        return self.atol + self.rtol * max(1.0, float(np.abs(expected).max(initial=0.0)))
+        return self.allowed(float(np.abs(expected).max(initial=0.0)))
+
+    def allowed(self, largest: float) -> float:
+        """The same bound, from the largest magnitude in the expected answer."""
+        return self.atol + self.rtol * max(1.0, largest)
 
 
 def compare(expected: Any, actual: Any, name: str, tol: Tolerance, names: tuple[str, ...] = ()) -> Check:

@@ -1,20 +1,23 @@
 """Name the mistake: test the classic backprop mistakes, one hypothesis at a time, against a wrong answer.
 
 Every hypothesis is a pure function of the expected array, the student's array and the trial's
-inputs; the first that fits explains the failure. A diagnosis only adds words to a failure: it is
-asked only after the comparison failed and it never changes a verdict. An assignment spec may add the
-lecture's own reasoning for a mistake on a given output (`[hints.dL_dW] transpose = "..."`).
+inputs; the first that fits explains the failure. Most are the wrong answers of the catalogue
+(`grader.mistakes`), the same that every trial is drawn to tell apart; two more recognise answers
+of another shape (a size-1 axis too many, a batch axis not summed). A diagnosis only adds words to a
+failure: it is asked only after the comparison failed and it never changes a verdict. An assignment
+spec may add the lecture's own reasoning for a mistake on a given output
+(`[hints.dL_dW] transpose = "..."`).
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from grader.compare import Tolerance
+from grader.mistakes import wrong_answers
 
 FITS = Tolerance(rtol=1e-4, atol=1e-6)  # "fits" means: equal up to the grading tolerance of the built-in assignment
 
@@ -52,21 +55,6 @@ def reshaped(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Diagnosi
     return None
 
 
-def transposed(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Diagnosis | None:
-    if expected.ndim < 2 or actual.ndim != expected.ndim:
-        return None
-    for perm in itertools.permutations(range(actual.ndim)):
-        if perm != tuple(range(actual.ndim)) and close(expected, actual.transpose(perm)):
-            if expected.ndim == 2:
-                return Diagnosis("transpose", f"your {ctx.name} is the transpose of the expected one")
-            return Diagnosis(
-                "axes_order",
-                f"your {ctx.name} has the right numbers with its axes in another order (axes {perm} of yours are "
-                f"the expected ones); the layout is output axes first, then input axes",
-            )
-    return None
-
-
 def not_summed(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Diagnosis | None:
     """A batch axis left in: first (rows are datapoints, seed 003) or last (columns are, seed 004)."""
     if not ctx.batch:
@@ -82,43 +70,34 @@ def not_summed(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Diagno
     return None
 
 
-def scaled(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Diagnosis | None:
-    if actual.shape != expected.shape or not np.any(expected):
-        return None
-    factors = {-1.0: ("sign", "−1 times the expected one: a sign error"), 2.0: ("double", "twice the expected one"),
-               0.5: ("half", "half the expected one")}
-    if ctx.batch:
-        factors[1.0 / ctx.batch] = ("mean_not_sum", f"the expected one divided by the batch size {ctx.batch}: averaged over the batch instead of summed")
-        factors[float(ctx.batch)] = ("times_batch", f"the expected one times the batch size {ctx.batch}")
-    for factor, (code, what) in factors.items():
-        if close(factor * expected, actual):
-            return Diagnosis(code, f"your {ctx.name} is {what}")
+# What each wrong answer of the catalogue (grader.mistakes) means, in a student's words.
+MESSAGES = {
+    "transpose": "your {name} is the transpose of the expected one",
+    "axes_order": "your {name} has the right numbers with its axes in another order (yours are the expected axes {detail}); "
+                  "the layout is output axes first, then input axes",
+    "sign": "your {name} is −1 times the expected one: a sign error",
+    "double": "your {name} is twice the expected one",
+    "half": "your {name} is half the expected one",
+    "mean_not_sum": "your {name} is the expected one divided by the batch size {batch}: averaged over the batch instead of summed",
+    "times_batch": "your {name} is the expected one times the batch size {batch}",
+    "mask_only": "your {name} is the step function Θ({detail}) alone: multiply it by the upstream gradient "
+                 "(Eq. 23: dL/da_α = Θ(a_α) dL/dh_α)",
+    "returned_input": "your {name} is the input {detail}, unchanged",
+}
+
+
+def catalogued(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Diagnosis | None:
+    """The first wrong answer of the catalogue that `actual` is."""
+    for wrong in wrong_answers(expected, ctx.inputs, ctx.batch):
+        # An all-0 or all-1 mask would fit any input of that shape, and name the wrong culprit.
+        if wrong.code == "mask_only" and not 0 < wrong.value.sum() < wrong.value.size:
+            continue
+        if close(wrong.value, actual):
+            return Diagnosis(wrong.code, MESSAGES[wrong.code].format(name=ctx.name, detail=wrong.detail, batch=ctx.batch))
     return None
 
 
-def mask_only(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Diagnosis | None:
-    # Only direct arguments: the sign pattern of a network's parameter (params.b1) can match a hidden
-    # layer's Θ(a) by chance, and would name the wrong culprit.
-    for name, x in ((n, x) for n, x in ctx.inputs.items() if "." not in n):
-        mask = (x > 0).astype(float)
-        telling = 0 < mask.sum() < mask.size  # an all-0 or all-1 mask would fit any input of that shape
-        if telling and x.shape == actual.shape and close(mask, actual):
-            return Diagnosis(
-                "mask_only",
-                f"your {ctx.name} is the step function Θ({name}) alone: multiply it by the upstream gradient "
-                f"(Eq. 23: dL/da_α = Θ(a_α) dL/dh_α)",
-            )
-    return None
-
-
-def unchanged_input(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Diagnosis | None:
-    for name, x in ctx.inputs.items():
-        if x.shape == actual.shape and close(x, actual):
-            return Diagnosis("returned_input", f"your {ctx.name} is the input {name}, unchanged")
-    return None
-
-
-HYPOTHESES: tuple[Hypothesis, ...] = (transposed, reshaped, not_summed, scaled, mask_only, unchanged_input)
+HYPOTHESES: tuple[Hypothesis, ...] = (catalogued, reshaped, not_summed)
 
 
 def diagnose(expected: np.ndarray, actual: np.ndarray, ctx: Context, hints: dict[str, dict[str, str]] | None = None) -> Diagnosis | None:

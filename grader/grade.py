@@ -91,7 +91,8 @@ def _graded_part(result: Any, exercise: Exercise) -> tuple[Any, str]:
 
 
 def score_exercise(exercise: Exercise, trials: list[TrialResult], unavailable: tuple[str, str] | None = None) -> ExerciseResult:
-    """Score = points × passed trials / trials. `unavailable` is (status, why) when nothing could be called."""
+    """Score = points × passed trials / trials (`proportional` scoring), or the points only when every
+    trial passed (`all_or_nothing`). `unavailable` is (status, why) when nothing could be called."""
     if unavailable:
         return ExerciseResult(exercise.id, 0.0, exercise.points, 0, exercise.trials, *unavailable)
     passed = sum(t.verdict == "pass" for t in trials)
@@ -110,5 +111,6 @@ def score_exercise(exercise: Exercise, trials: list[TrialResult], unavailable: t
     first = next((t for t in failing if t.diagnosis), failing[0]) if failing else None  # the most telling failure
     message = f"trial {first.trial} ({first.shapes}): {first.message}" if first else ""
     diagnosis = next((t.diagnosis for t in failing if t.diagnosis), "")
-    score = exercise.points * passed / exercise.trials
+    share = passed / exercise.trials if exercise.scoring == "proportional" else float(passed == exercise.trials)
+    score = exercise.points * share
     return ExerciseResult(exercise.id, score, exercise.points, passed, exercise.trials, status, message, diagnosis)

@@ -27,7 +27,7 @@ from grader.fork import ForkExecutor
 from grader.grade import ExerciseResult, TrialResult, grade_trial, score_exercise
 from grader.sandbox import Limits, Sandbox, claim_slot, detect
 from grader.spec import Assignment, load
-from grader.trials import Trial, make_trials
+from grader.trials import Trial, make_trials, plan
 
 if TYPE_CHECKING:
     from grader.store import Store
@@ -134,6 +134,8 @@ def grade_all(
     committed as soon as it arrives, and results stored for the same content, assignment, seed and
     limits are reused instead of graded again.
     """
+    for exercise in assignment.exercises:
+        plan(exercise)  # a spec whose trials cannot discriminate stops here; forked workers inherit the plans
     with tempfile.TemporaryDirectory(prefix="grader-unzip-") as scratch:
         subs = discover(submissions, Path(scratch))
         on_start(len(subs))

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 ASSIGNMENTS = Path(__file__).resolve().parent.parent / "assignments"
 DISTRIBUTIONS = ("normal", "nonzero")
+SCORING = ("proportional", "all_or_nothing")
 _ARG = re.compile(r"^\s*(\w+)\s*\(([^()]*)\)\s*$")
 
 
@@ -45,7 +46,7 @@ class Arg:
 Args = dict[str, "Arg | Args"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: `grader.trials.plan` is cached per exercise
 class Exercise:
     id: str
     function: str
@@ -61,6 +62,8 @@ class Exercise:
     atol: float
     dims: dict[str, tuple[int, int]]
     hints: dict[str, dict[str, str]] = field(default_factory=dict)  # output name -> mistake code -> hint
+    scoring: str = "proportional"  # proportional: points × passed / trials; all_or_nothing: points only if all pass
+    batch: str = "B"  # the dimension that is a batch axis (seed 003), when an argument has it
 
     @functools.cached_property
     def axes(self) -> tuple[Axis, ...]:
@@ -124,7 +127,10 @@ def _assignment(data: dict[str, Any], toml: Path) -> Assignment:
     hints = data.get("hints", {})
     if not (isinstance(hints, dict) and all(isinstance(v, dict) and all(isinstance(t, str) for t in v.values()) for v in hints.values())):
         raise SpecError(f"{where}: [hints] must be tables of text, e.g. [hints.dL_dW] transpose = \"...\"")
-    exercises = [_exercise(e, defaults, dims, hints, where) for e in data.get("exercises", [])]
+    batch = data.get("batch", "B")
+    if not isinstance(batch, str) or not batch.isidentifier():
+        raise SpecError(f"{where}: batch must name a dimension, e.g. batch = \"B\", got {batch!r}")
+    exercises = [_exercise(e, defaults, dims, hints, batch, where) for e in data.get("exercises", [])]
     if not exercises:
         raise SpecError(f"{where}: no [[exercises]]")
     ids = [e.id for e in exercises]
@@ -141,7 +147,8 @@ def _assignment(data: dict[str, Any], toml: Path) -> Assignment:
 
 
 def _exercise(
-    data: dict[str, Any], defaults: dict[str, Any], dims: dict[str, tuple[int, int]], hints: dict[str, dict[str, str]], where: str
+    data: dict[str, Any], defaults: dict[str, Any], dims: dict[str, tuple[int, int]], hints: dict[str, dict[str, str]], batch: str,
+    where: str,
 ) -> Exercise:
     ex_id = data.get("id")
     if not isinstance(ex_id, str) or not ex_id.isidentifier():
@@ -171,6 +178,8 @@ def _exercise(
         atol=_positive(field.get("atol", 1e-6), f"{where}: atol"),
         dims=own_dims,
         hints=hints,
+        scoring=_choice(field.get("scoring", "proportional"), SCORING, f"{where}: scoring"),
+        batch=batch,
     )
 
 

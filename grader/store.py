@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 import sqlite3
+import tempfile
 import threading
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from grader.run import Options, SubmissionResult
 from grader.spec import Assignment
 
 FILE = ".grader-store.sqlite"
+SEED_FILE = ".grader-seed"
 
 
 class Store:
@@ -79,3 +83,26 @@ def _decode(data: dict) -> SubmissionResult:
     data["exercises"] = [ExerciseResult(**e) for e in data["exercises"]]
     data["trials"] = [TrialResult(**t) for t in data["trials"]]
     return SubmissionResult(**data)
+
+
+def folder_seed(out: Path) -> tuple[str, bool]:
+    """The grading seed kept in the output folder, and whether it was drawn just now: drawn at random
+    on the folder's first run and kept beside the store (readable by its owner only), so that running
+    the same command again grades on the same trials, reuses every stored result and writes the same
+    reports."""
+    path = out / SEED_FILE
+    try:
+        seed = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        seed = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OSError(f"cannot read the grading seed kept in {path} ({exc}); remove it to draw a new one, or pass --seed") from None
+    if seed:
+        return seed, False
+    out.mkdir(parents=True, exist_ok=True)
+    seed = str(secrets.randbelow(10**9))
+    fd, staging = tempfile.mkstemp(prefix=".seed-", dir=out)  # mode 0600
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(seed + "\n")
+    os.replace(staging, path)
+    return seed, True

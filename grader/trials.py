@@ -1,23 +1,39 @@
-"""Trial inputs: shapes drawn from the spec's symbolic dimensions, values drawn as float64 normals.
+"""Trial inputs: shapes drawn from the spec's symbolic dimensions, values from each argument's distribution.
 
 Every trial's inputs derive from (seed, student id, exercise, trial), so each student gets different
-inputs and a rerun gets the same ones. Over an exercise's trials the plan always includes size-1
-dimensions (trial k sets the k-th dimension that may be 1 to 1) and keeps the other dimensions
-distinct from each other, so W is never square by accident and a transpose cannot pass.
+inputs and a rerun gets the same ones. Every trial **discriminates**: each wrong answer of the
+catalogue (`grader.mistakes`) that is a mistake for the exercise fails it under the exercise's
+tolerance, with a margin, so a known mistake scores the same on every seed and for every student.
+Inputs are built so this usually holds at the first draw (free dimensions distinct and at least 2,
+`nonzero` inputs of both signs); otherwise the trial is drawn again, deterministically.
+
+Over an exercise's trials the plan includes size-1 dimensions (they catch broadcasting bugs): trial
+k sets the k-th dimension that may be 1 to 1, unless a size of 1 lets a catalogued mistake pass
+(relu's n = 1: a single Θ(a) is either 0, like the gradient it masks, or 1, passing the input on).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
+from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-from grader.spec import Args, Exercise
+from grader.compare import Tolerance
+from grader.mistakes import from_inputs, reordered, scalings, wrong_answers
+from grader.spec import Args, Exercise, SpecError
 
-BATCH = "B"  # the dimension that is a batch axis, when an exercise uses it (seed 003)
 KINK_MARGIN = 0.1  # `nonzero` inputs keep this far from 0, where relu's Θ(0) convention would matter
+MARGIN = 2.0  # a catalogued wrong answer must miss by twice the tolerance, so float noise cannot let it pass
+PROBES = 16  # draws per parity that decide which mistakes apply and which dimensions may be 1
+MIN_SHARE = 0.25  # of the probe draws that must discriminate: below that, the spec is refused
+MAX_ATTEMPTS = 100  # draws of a trial with its size-1 dimension, then as many without it
+
+Key = tuple[tuple[Any, ...], str, str]  # (where in the answer, mistake code, detail)
 
 
 @dataclass(frozen=True)
@@ -35,7 +51,15 @@ class Trial:
         return " ".join(f"{name}={value.shape}" for name, value in flat(self.args))
 
 
-def rng_for(seed: int | str, student_id: str, exercise: str, trial: int, bits: np.random.PCG64 | None = None) -> np.random.Generator:
+@dataclass(frozen=True)
+class Plan:
+    """What every student's trials of one exercise share, decided once from probe draws."""
+
+    forced: tuple[str, ...]  # trial k sets forced[k] to 1
+    mistakes: frozenset[Key]  # the catalogue entries that are mistakes here (a symmetric Jacobian's transpose is not)
+
+
+def rng_for(seed: int | str, student_id: str, exercise: str, trial: int | str, bits: np.random.PCG64 | None = None) -> np.random.Generator:
     """A generator whose whole PCG64 state is a hash of (seed, student, exercise, trial): setting the
     state of a reused bit generator is ten times cheaper than seeding a new one."""
     digest = hashlib.sha256("\0".join(map(str, (seed, student_id, exercise, trial))).encode()).digest()
@@ -47,27 +71,39 @@ def rng_for(seed: int | str, student_id: str, exercise: str, trial: int, bits: n
 
 def make_trials(exercise: Exercise, seed: int | str, student_id: str) -> list[Trial]:
     """The trials of one exercise for one student, with the reference's answers."""
-    trials = []
-    bits = np.random.PCG64(0)  # reseeded for every trial; used by one trial at a time
-    for index in range(exercise.trials):
-        rng = rng_for(seed, student_id, exercise.id, index, bits)
-        dims = draw_dims(exercise, index, rng)
-        args = _draw(exercise.args, dims, index, rng)
-        batched = any(a.dim == BATCH and (not a.optional or index % 2 == 1) for a in exercise.axes)
-        trials.append(Trial(index, args, exercise.expected(args), dims[BATCH] if batched else None))
-    return trials
+    chosen = plan(exercise)
+    bits = np.random.PCG64(0)  # reseeded for every draw; used by one draw at a time
+    return [_discriminating(exercise, chosen, seed, student_id, index, bits) for index in range(exercise.trials)]
 
 
-def draw_dims(exercise: Exercise, trial: int, rng: np.random.Generator) -> dict[str, int]:
-    """Trial k sets the k-th dimension that may be 1 to 1; every other dimension gets a size of its
-    own range that no other one has (while the ranges allow), drawn uniformly in turn."""
-    can_be_one = [s for s in exercise.symbols if exercise.dims[s][0] == 1]
-    forced = can_be_one[trial] if trial < len(can_be_one) else None
+def _discriminating(exercise: Exercise, chosen: Plan, seed: int | str, student_id: str, index: int, bits: np.random.PCG64) -> Trial:
+    forced = chosen.forced[index] if index < len(chosen.forced) else None
+    for attempt in range(2 * MAX_ATTEMPTS):
+        trial = draw_trial(exercise, seed, student_id, index, attempt, forced if attempt < MAX_ATTEMPTS else None, bits)
+        if next(passing(exercise, trial, chosen.mistakes), None) is None:
+            return trial
+    raise SpecError(f"exercise {exercise.id}: no draw of trial {index} tells every catalogued mistake from the right answer")
+
+
+def draw_trial(
+    exercise: Exercise, seed: int | str, student_id: str, index: int, attempt: int, forced: str | None, bits: np.random.PCG64 | None = None
+) -> Trial:
+    """One draw of trial `index`: its dimensions (`forced` set to 1), its inputs and the reference's answer."""
+    rng = rng_for(seed, student_id, exercise.id, index if attempt == 0 else f"{index}/{attempt}", bits)
+    dims = draw_dims(exercise, forced, rng)
+    args = _draw(exercise.args, dims, index, rng)
+    batched = any(a.dim == exercise.batch and (not a.optional or index % 2 == 1) for a in exercise.axes)
+    return Trial(index, args, exercise.expected(args), dims[exercise.batch] if batched else None)
+
+
+def draw_dims(exercise: Exercise, forced: str | None, rng: np.random.Generator) -> dict[str, int]:
+    """`forced` is 1; every other dimension gets a size of its own range, at least 2 where the range
+    allows, that no other one has (while the ranges allow), drawn uniformly in turn."""
     sizes = {forced: 1} if forced else {}
     free = [s for s in exercise.symbols if s != forced]
     for symbol, u in zip(free, rng.random(len(free)).tolist()):
         low, high = exercise.dims[symbol]
-        sizes_here = range(min(max(low, 2 if forced else 1), high), high + 1)
+        sizes_here = range(min(max(low, 2), high), high + 1)
         options = [v for v in sizes_here if v not in sizes.values()] or sizes_here
         sizes[symbol] = options[int(u * len(options))]
     return sizes
@@ -81,8 +117,109 @@ def _draw(args: Args, dims: dict[str, int], trial: int, rng: np.random.Generator
             continue
         shape = tuple(dims[a.dim] for a in arg.axes if not a.optional or trial % 2 == 1)
         values = rng.standard_normal(shape)
-        out[name] = np.sign(values) * (np.abs(values) + KINK_MARGIN) if arg.distribution == "nonzero" else values
+        out[name] = _nonzero(values) if arg.distribution == "nonzero" else values
     return out
+
+
+def _nonzero(values: np.ndarray) -> np.ndarray:
+    """Off relu's kink, and with both signs whenever there are two entries or more (all of one sign,
+    Θ(a) is all 0s or all 1s, and a relu backward that drops or keeps everything would pass)."""
+    values = np.sign(values) * (np.abs(values) + KINK_MARGIN)
+    if values.size >= 2 and ((values > 0).all() or (values < 0).all()):
+        values.flat[0] = -values.flat[0]
+    return values
+
+
+def passing(exercise: Exercise, trial: Trial, mistakes: frozenset[Key] | None) -> Iterator[tuple[Key, float]]:
+    """The catalogued wrong answers (among `mistakes`; None: all of them) that this trial cannot tell
+    from the right answer, with their error: each is within the exercise's tolerance, times MARGIN,
+    of the right answer. A wrong answer that is the right one times c is off by |c − 1| max|right|,
+    which needs no array."""
+    inputs, tolerance = dict(flat(trial.args)), Tolerance(exercise.rtol, exercise.atol)
+    for where, right in leaves(trial.expected):
+        largest = float(np.abs(right).max(initial=0.0))
+        bound = MARGIN * tolerance.allowed(largest)
+        for code, factor in scalings(trial.batch):
+            if (mistakes is None or (where, code, "") in mistakes) and abs(factor - 1.0) * largest <= bound:
+                yield (where, code, ""), abs(factor - 1.0) * largest
+        for wrong in itertools.chain(reordered(right), from_inputs(right, inputs)):
+            key = (where, wrong.code, wrong.detail)
+            if (mistakes is None or key in mistakes) and wrong.value.shape == right.shape:
+                error = float(np.abs(wrong.value - right).max(initial=0.0))
+                if error <= bound:
+                    yield key, error
+
+
+def catalogue(exercise: Exercise, trial: Trial) -> set[Key]:
+    """Every catalogued wrong answer of this trial, passing or not."""
+    inputs = dict(flat(trial.args))
+    return {(where, w.code, w.detail) for where, right in leaves(trial.expected) for w in wrong_answers(right, inputs, trial.batch)}
+
+
+@functools.cache
+def plan(exercise: Exercise) -> Plan:
+    """Decide from probe draws which catalogue entries are mistakes for this exercise (those that some
+    draw tells from the right answer), check that most draws tell all of them apart, and which
+    dimensions a trial may set to 1. Raises SpecError for a spec whose trials cannot discriminate."""
+    parities = (0, 1) if any(a.optional for a in exercise.axes) else (0,)
+    probes = [_probe(exercise, index, attempt, None) for index in parities for attempt in range(PROBES)]
+    seen, passed = set(), []
+    for trial in probes:
+        seen |= catalogue(exercise, trial)
+        passed.append({key for key, _ in passing(exercise, trial, None)})
+    mistakes = frozenset(key for key in seen if not all(key in p for p in passed))
+    for parity in parities:
+        stuck = Counter(key for trial, p in zip(probes, passed) if trial.index == parity for key in p & mistakes)
+        if _share(probes, passed, mistakes, parity) < MIN_SHARE:
+            (where, code, detail), times = stuck.most_common(1)[0]
+            example = next(t for t, p in zip(probes, passed) if t.index == parity and (where, code, detail) in p)
+            raise SpecError(
+                f"exercise {exercise.id}: its trials cannot tell the mistake {code}{f' ({detail})' if detail else ''} on "
+                f"{_output_name(exercise, where)} from the right answer: it passes {times} of {PROBES} draws (e.g. {example.shapes}); "
+                "widen the ranges in [dims] or change the arguments' distributions"
+            )
+    forced: list[str] = []
+    for symbol in (s for s in exercise.symbols if exercise.dims[s][0] == 1):
+        index = len(forced)
+        draws = [_probe(exercise, index, attempt, symbol) for attempt in range(PROBES)]
+        found = [{key for key, _ in passing(exercise, t, mistakes)} for t in draws]
+        if _share(draws, found, mistakes, index % 2) >= MIN_SHARE:
+            forced.append(symbol)
+    return Plan(tuple(forced), mistakes)
+
+
+def _probe(exercise: Exercise, index: int, attempt: int, forced: str | None) -> Trial:
+    try:
+        return draw_trial(exercise, "probe", forced or "", index, attempt, forced)
+    except Exception as exc:
+        raise SpecError(f"exercise {exercise.id}: reference {exercise.reference_name} fails on the spec's arguments: "
+                        f"{type(exc).__name__}: {exc}") from None
+
+
+def _share(trials: list[Trial], passed: list[set[Key]], mistakes: frozenset[Key], parity: int) -> float:
+    """The share of these draws of trial parity `parity` that no mistake passes."""
+    mine = [not (p & mistakes) for t, p in zip(trials, passed) if t.index % 2 == parity]
+    return sum(mine) / len(mine)
+
+
+def _output_name(exercise: Exercise, where: tuple[Any, ...]) -> str:
+    if not where:
+        return exercise.graded_name
+    head = where[0]
+    named = exercise.outputs[head] if isinstance(head, int) and head < len(exercise.outputs) and exercise.output is None else head
+    return ".".join(map(str, (named, *where[1:])))
+
+
+def leaves(value: Any, where: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], np.ndarray]]:
+    """The arrays of an answer (an array, a tuple of them or a dict of them), with where each is."""
+    if isinstance(value, dict):
+        for key, part in value.items():
+            yield from leaves(part, (*where, key))
+    elif isinstance(value, (tuple, list)):
+        for index, part in enumerate(value):
+            yield from leaves(part, (*where, index))
+    else:
+        yield where, np.asarray(value, dtype=np.float64)
 
 
 def flat(args: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

@@ -35,13 +35,44 @@ def test_grader_run_writes_reports_and_a_summary(tmp_path):
     assert set(grades.seed) == {5}
 
 
-def test_without_a_seed_a_random_one_is_used_and_recorded(tmp_path):
+def _reports(out: Path) -> dict[str, bytes]:
+    """Every report file under `out`, by relative path (the store and the seed are not reports)."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and not p.name.startswith(".grader-")}
+
+
+def test_without_a_seed_the_output_folder_keeps_one_and_a_rerun_reuses_everything(tmp_path):
     notebook(tmp_path / "subs" / "ada.ipynb")
+    notebook(tmp_path / "subs" / "bea.ipynb", "def relu_backward(dL_dh, a):\n    return (a > 0).astype(float)")
+    first = grader_cli("run", "subs", "--out", "out", "--jobs", "2", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    kept = tmp_path / "out" / ".grader-seed"
+    seed = kept.read_text().strip()
+    assert seed.isdigit() and f"drew the seed {seed}" in first.stderr.replace("\n", " ")
+    assert kept.stat().st_mode & 0o077 == 0  # the instructor's alone
+    assert set(pd.read_csv(tmp_path / "out" / "grades.csv").seed) == {int(seed)}
+    reports = _reports(tmp_path / "out")
+    assert {"grades.csv", "exercises.csv", "trials.csv", "index.html", "lms.csv", "feedback/ada.md", "feedback/bea.html"} <= set(reports)
+
+    again = grader_cli("run", "subs", "--out", "out", "--jobs", "2", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    said = " ".join(again.stderr.split())
+    assert f"grading with the seed {seed} kept in" in said and "2 result(s) reused" in said
+    assert _reports(tmp_path / "out") == reports  # byte for byte
+
+    other = grader_cli("run", "subs", "--out", "elsewhere", "--jobs", "2", cwd=tmp_path)
+    assert (tmp_path / "elsewhere" / ".grader-seed").read_text().strip().isdigit()  # another folder draws its own
+    overridden = grader_cli("run", "subs", "--out", "out", "--seed", "7", "--jobs", "2", cwd=tmp_path)
+    assert other.returncode == overridden.returncode == 0
+    assert "reused" not in overridden.stderr and set(pd.read_csv(tmp_path / "out" / "grades.csv").seed) == {7}
+    assert kept.read_text().strip() == seed  # --seed does not replace the folder's seed
+
+
+def test_an_unreadable_seed_file_is_a_clear_error(tmp_path):
+    notebook(tmp_path / "subs" / "ada.ipynb")
+    (tmp_path / "out" / ".grader-seed").mkdir(parents=True)
     done = grader_cli("run", "subs", "--out", "out", "--assignment", str(TINY), cwd=tmp_path)
-    assert done.returncode == 0 and "grading with the random seed" in done.stderr
-    seed = pd.read_csv(tmp_path / "out" / "grades.csv").seed.iloc[0]
-    assert f"--seed {seed}" in done.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".grader-store.sqlite", "exercises.csv", "feedback", "grades.csv", "index.html", "lms.csv", "trials.csv"]
+    assert done.returncode == 2 and "cannot read the grading seed" in done.stderr
+    assert not (tmp_path / "out" / "grades.csv").exists()
 
 
 @pytest.mark.parametrize(

@@ -2,25 +2,86 @@
 
 from __future__ import annotations
 
-import numpy as np
+import itertools
+from pathlib import Path
 
-from grader.spec import load
-from grader.trials import KINK_MARGIN, flat, make_trials
+import numpy as np
+import pytest
+
+from grader.compare import Tolerance, compare
+from grader.mistakes import wrong_answers
+from grader.spec import SpecError, load
+from grader.trials import KINK_MARGIN, flat, leaves, make_trials, plan
 
 BACKPROP = load("backprop")
+BACKPROP_TOML = BACKPROP.path / "assignment.toml"
+TINY = Path(__file__).parent / "assignments" / "tiny"
 EXERCISES = {e.id: e for e in BACKPROP.exercises}
 
 
-def test_every_exercise_sees_size_one_dims_and_non_square_W():
+def test_size_one_dims_are_covered_unless_they_let_a_mistake_pass():
     for exercise in BACKPROP.exercises:
+        forced = plan(exercise).forced
         trials = make_trials(exercise, 0, "ada")
-        shapes = [value.shape for t in trials for _, value in flat(t.args)]
-        assert any(1 in s for s in shapes), exercise.id
+        for k, symbol in enumerate(forced[: exercise.trials]):
+            assert any(1 in v.shape for _, v in flat(trials[k].args)), (exercise.id, symbol)
         for t in trials:
             for name, value in flat(t.args):
                 assert all(1 <= d <= 8 for d in value.shape) and value.dtype == np.float64
                 if name.split(".")[-1].startswith("W") and 1 not in value.shape:
                     assert value.shape[0] != value.shape[1], (exercise.id, name)
+    # n = 1 cannot tell relu's mistakes apart: Θ(a) is 0 (like the masked gradient) or 1 (passing the input on)
+    assert plan(EXERCISES["relu_backward"]).forced == plan(EXERCISES["relu_forward"]).forced == ()
+    assert plan(EXERCISES["relu_jacobian"]).forced == ("n",)  # a 1×1 Jacobian with a > 0 still tells them apart
+    assert set(plan(EXERCISES["mlp_backward"]).forced) == {"n0", "n1", "n2", "n3"}
+
+
+@pytest.mark.parametrize("name", ["backprop", "backprop-columns"])
+def test_every_trial_tells_every_catalogued_mistake_from_the_right_answer(name):
+    """Checked with the grading comparison itself, over many seeds and students: each wrong answer of
+    the catalogue that is a mistake for the exercise fails every trial."""
+    for exercise in load(name).exercises:
+        mistakes, tol = plan(exercise).mistakes, Tolerance(exercise.rtol, exercise.atol)
+        assert mistakes, exercise.id
+        for seed, student in itertools.product(range(12), ("ada", "bea", "李")):
+            for t in make_trials(exercise, seed, student):
+                inputs = dict(flat(t.args))
+                for where, right in leaves(t.expected):
+                    for wrong in wrong_answers(right, inputs, t.batch):
+                        if (where, wrong.code, wrong.detail) in mistakes:
+                            assert not compare(right, wrong.value, "x", tol).passed, (exercise.id, seed, student, t.index, wrong.code)
+
+
+def test_entries_that_are_the_right_answer_are_not_mistakes():
+    """The transpose of a symmetric Jacobian, or dL/db = dL/da for one datapoint, is not a mistake."""
+    assert not any(code == "transpose" for _, code, _ in plan(EXERCISES["relu_jacobian"]).mistakes)
+    assert ((), "axes_order", "(2, 1, 0)") not in plan(EXERCISES["linear_jacobian_W"]).mistakes
+    assert ((), "returned_input", "dL_da") not in plan(EXERCISES["linear_backward_b"]).mistakes
+    assert ((), "mask_only", "a") in plan(EXERCISES["relu_backward"]).mistakes
+
+
+def test_a_spec_whose_trials_cannot_discriminate_is_refused(tmp_path):
+    spec = (TINY / "assignment.toml").read_text().replace('id = "relu_forward"\nreference = "reference:relu.forward"\nargs = { a = "nonzero(n)" }',
+                                                          'id = "relu_backward"\nreference = "reference:relu.backward"\nargs = { dL_dh = "normal(n)", a = "nonzero(n)" }')
+    (tmp_path / "assignment.toml").write_text(spec.replace("n = [1, 8]", "n = [1, 1]"))
+    with pytest.raises(SpecError, match=r"exercise relu_backward: its trials cannot tell the mistake \w+ .*on h from the right answer: it passes \d+ of 16 draws"):
+        make_trials(load(tmp_path).exercises[0], 0, "ada")
+
+
+def test_a_batch_of_one_row_is_never_graded(tmp_path):
+    """An instructor's batch dimension that may be 1: a mean instead of a sum would pass such a trial."""
+    spec = BACKPROP_TOML.read_text().replace("B = [2, 8]", "B = [1, 8]")
+    (tmp_path / "assignment.toml").write_text(spec)
+    batched = {e.id: e for e in load(tmp_path).exercises}["linear_backward_batched"]
+    assert "B" not in plan(batched).forced
+    for seed in range(30):
+        assert all(t.batch >= 2 and t.args["h"].shape[0] >= 2 for t in make_trials(batched, seed, "ada"))
+
+
+def test_scoring_policy_is_checked(tmp_path):
+    (tmp_path / "assignment.toml").write_text((TINY / "assignment.toml").read_text().replace("trials = 3", 'trials = 3\nscoring = "most"'))
+    with pytest.raises(SpecError, match="scoring must be one of proportional, all_or_nothing, got 'most'"):
+        load(tmp_path)
 
 
 def test_batches_have_at_least_two_rows_and_optional_axes_alternate():
@@ -30,10 +91,11 @@ def test_batches_have_at_least_two_rows_and_optional_axes_alternate():
     assert [t.args["h"].ndim for t in forward] == [1, 2, 1, 2, 1, 2]
 
 
-def test_relu_inputs_stay_off_the_kink():
+def test_relu_inputs_stay_off_the_kink_and_have_both_signs():
     for seed in range(20):
         for t in make_trials(EXERCISES["relu_backward"], seed, "ada"):
             assert np.abs(t.args["a"]).min() >= KINK_MARGIN
+            assert t.args["a"].size >= 2 and (t.args["a"] > 0).any() and (t.args["a"] < 0).any()
 
 
 def test_inputs_are_reproducible_and_differ_between_students_seeds_and_trials():

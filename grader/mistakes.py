@@ -1,0 +1,66 @@
+"""The catalogue of classic wrong answers: what an answer looks like when it makes one known mistake.
+
+Every entry is computed from the right answer and the trial's inputs alone, so the catalogue
+applies to any exercise, a built-in one or an instructor's own. The grader uses it twice: a trial is
+graded on only if every entry fails it (`grader.trials`), so a known mistake never passes by chance,
+and a wrong answer that matches an entry is named (`grader.diagnose`).
+
+This module imports nothing of the grader: the tests run this very file inside notebooks, to make
+each catalogued mistake for real.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+MAX_PERMUTED_NDIM = 4  # axis orders of answers with more axes are not listed (5! orders and up)
+
+
+@dataclass(frozen=True)
+class Wrong:
+    """One catalogued wrong answer to a trial."""
+
+    code: str  # transpose, axes_order, sign, double, half, mean_not_sum, times_batch, mask_only, returned_input
+    detail: str  # which one: the axes order "(1, 0)" or the input's name "a"; "" when the code says it all
+    value: np.ndarray
+
+
+def wrong_answers(right: np.ndarray, inputs: dict[str, np.ndarray], batch: int | None) -> Iterator[Wrong]:
+    """Every catalogued wrong answer for `right`, the answer to a trial with these inputs (flattened:
+    `params.W1`) and this batch size (None without a batch axis)."""
+    yield from reordered(right)
+    for code, factor in scalings(batch):
+        yield Wrong(code, "", factor * right)
+    yield from from_inputs(right, inputs)
+
+
+def reordered(right: np.ndarray) -> Iterator[Wrong]:
+    """dL/dW transposed; a Jacobian with its axes in another order."""
+    if 2 <= right.ndim <= MAX_PERMUTED_NDIM:
+        for order in itertools.permutations(range(right.ndim)):
+            if order != tuple(range(right.ndim)):
+                yield Wrong("transpose" if right.ndim == 2 else "axes_order", str(order), right.transpose(order))
+
+
+def scalings(batch: int | None) -> Iterator[tuple[str, float]]:
+    """The wrong answers that are the right one times a factor: (code, factor)."""
+    yield "sign", -1.0  # a sign error (dL/dy = f − y)
+    yield "double", 2.0  # the ½ of sqerr dropped
+    yield "half", 0.5  # a ½ too many
+    if batch:
+        yield "mean_not_sum", 1.0 / batch  # averaged over the batch instead of summed
+        yield "times_batch", float(batch)
+
+
+def from_inputs(right: np.ndarray, inputs: dict[str, np.ndarray]) -> Iterator[Wrong]:
+    """An input of the answer's shape returned as it came (relu's Θ ignored), or its step function
+    Θ(x) alone (relu backward without the upstream gradient; direct arguments only)."""
+    for name, x in inputs.items():
+        if x.shape == right.shape:
+            if "." not in name:
+                yield Wrong("mask_only", name, (x > 0).astype(np.float64))
+            yield Wrong("returned_input", name, x)
