@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grader.bundle import BUNDLE, read_bundle
 from grader.compare import Tolerance, compare
 from grader.mistakes import wrong_answers
-from grader.spec import SpecError, load
-from grader.trials import KINK_MARGIN, flat, leaves, make_trials, plan
+from grader.spec import Exercise, SpecError, load
+from grader.trials import KINK_MARGIN, Trial, flat, leaves, make_trials, plan
 
 BACKPROP = load("backprop")
 BACKPROP_TOML = BACKPROP.path / "assignment.toml"
@@ -41,15 +42,27 @@ def test_every_trial_tells_every_catalogued_mistake_from_the_right_answer(name):
     """Checked with the grading comparison itself, over many seeds and students: each wrong answer of
     the catalogue that is a mistake for the exercise fails every trial."""
     for exercise in load(name).exercises:
-        mistakes, tol = plan(exercise).mistakes, Tolerance(exercise.rtol, exercise.atol)
-        assert mistakes, exercise.id
+        assert plan(exercise).mistakes, exercise.id
         for seed, student in itertools.product(range(12), ("ada", "bea", "李")):
-            for t in make_trials(exercise, seed, student):
-                inputs = dict(flat(t.args))
-                for where, right in leaves(t.expected):
-                    for wrong in wrong_answers(right, inputs, t.batch):
-                        if (where, wrong.code, wrong.detail) in mistakes:
-                            assert not compare(right, wrong.value, "x", tol).passed, (exercise.id, seed, student, t.index, wrong.code)
+            assert_discriminating(exercise, make_trials(exercise, seed, student))
+
+
+def assert_discriminating(exercise: Exercise, trials: list[Trial]) -> None:
+    mistakes, tol = plan(exercise).mistakes, Tolerance(exercise.rtol, exercise.atol)
+    for t in trials:
+        inputs = dict(flat(t.args))
+        for where, right in leaves(t.expected):
+            for wrong in wrong_answers(right, inputs, t.batch):
+                if (where, wrong.code, wrong.detail) in mistakes:
+                    assert not compare(right, wrong.value, "x", tol).passed, (exercise.id, t.shapes, wrong.code, wrong.detail)
+
+
+@pytest.mark.parametrize("name", ["backprop", "backprop-columns"])
+def test_the_shipped_self_check_bundles_public_trials_discriminate_too(name):
+    assignment = load(name)
+    _, public = read_bundle(assignment.path / BUNDLE)
+    for exercise in assignment.exercises:
+        assert_discriminating(exercise, public[exercise.id])
 
 
 def test_entries_that_are_the_right_answer_are_not_mistakes():
