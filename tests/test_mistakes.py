@@ -181,16 +181,24 @@ def test_every_catalogued_mistake_fails_every_trial_it_changes_on_every_seed(tmp
 
 def test_the_classic_mistakes_score_zero_on_the_exercise_they_break_and_copies_score_alike(tmp_path):
     """bob: dL/dW transposed, relu backward returning Θ(a), sqerr without the ½. Twelve copies, four
-    seeds: one total everywhere, and 0 on each exercise a mistake breaks."""
+    seeds: one total everywhere, and 0 on each exercise a mistake breaks. Likewise a relu backward
+    that writes into its input, three ways."""
     subs = tmp_path / "subs"
     subs.mkdir()
     for i in range(12):
         shutil.copy(ROOT / "examples" / "submissions" / "bob.ipynb", subs / f"bob{i:02d}.ipynb")
+    from notebooks import notebook
+
+    for i, in_place in enumerate(("dL_dh[a <= 0] = 0", "dL_dh *= (a > 0)", "np.multiply(dL_dh, a > 0, out=dL_dh)")):
+        notebook(subs / f"inplace{i}.ipynb", f"def relu_backward(dL_dh, a):\n    {in_place}\n    return dL_dh")
     assignment = load("backprop")
     totals = set()
     for seed in (1, 2, 3, 4):
         for result in grade_all(subs, assignment, Options(seed=seed, timeout=5, jobs=2)):
             scores = {e.exercise: e.score for e in result.exercises}
+            if result.student_id.startswith("inplace"):  # modifies its input wherever some a < 0: every trial
+                assert scores["relu_backward"] == 0 and result.total == 17, result.student_id
+                continue
             assert scores["linear_backward_W"] == scores["relu_backward"] == scores["sqerr_forward"] == 0
             assert scores["linear_backward_batched"] == scores["mlp_backward"] == 0  # the same functions, used again
             totals.add(round(result.total, 9))
