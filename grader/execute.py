@@ -15,52 +15,18 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 import numpy as np
 
 from grader import harness
+from grader.job import Execution, Job
+from grader.received import read_frames, safe_text
 from grader.sandbox import Limits, Sandbox, claim_slot, detect
 
 OUTPUT_CAP = 64 * 1024  # bytes of the notebook's printed output kept for feedback
 STARTUP_GRACE = 10.0  # seconds on top of the per-cell and per-call limits, for starting Python and IPython
-
-
-@dataclass(frozen=True)
-class Calls:
-    """The trials of one exercise: call `function` with each of `trials` (ordered argument dicts)."""
-
-    exercise: str
-    function: str
-    trials: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Job:
-    cells: list[str]
-    files: Path | None  # the submission's folder (or notebook file), copied into a working directory
-    calls: list[Calls]
-    timeout: float  # seconds per cell and per call
-
-
-@dataclass
-class Call:
-    status: str  # ok | raised | timeout | skipped
-    result: Any = None
-    inputs_after: dict[str, Any] | None = None
-    error: dict[str, str] | None = None
-
-
-@dataclass
-class Execution:
-    status: str  # ok | crashed | timeout
-    message: str = ""
-    cells: list[dict[str, Any]] = field(default_factory=list)  # harness cell reports
-    calls: dict[str, list[Call]] = field(default_factory=dict)
-    missing: dict[str, str] = field(default_factory=dict)  # exercise id -> why it could not be called
-    output: str = ""
 
 
 class Executor(Protocol):
@@ -129,7 +95,7 @@ def finish(execution: Execution, output: str, returncode: int | None, timed_out:
     execution.output = output
     if timed_out:
         execution.status, execution.message = "timeout", f"the notebook was stopped after {seconds:.0f} s in all ({execution.message})"
-    elif execution.status != "ok":
+    elif execution.status == "crashed":
         execution.message = f"the notebook's process died ({exit_reason(returncode)}) {execution.message}"
     return execution
 
@@ -195,51 +161,16 @@ def kill_group(pgid: int) -> None:
 
 
 def messages(stream: bytes) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
-    """Every complete frame of a harness's output, unpacked; a malformed one ends the list."""
+    """Every complete frame of a harness's output, unpacked; a malformed one, or bytes after the
+    last complete frame (the harness writes each frame whole), end the list with a `malformed` event."""
     out = []
-    for frame in harness.frames(stream)[0]:
+    complete, rest = harness.frames(stream)
+    for frame in complete:
         try:
             out.append(harness.unpack(frame))
         except Exception:
-            out.append(({"event": "malformed"}, {}))
-            break
-    return out
-
-
-def read_frames(reports: list[tuple[dict[str, Any], dict[str, np.ndarray]]], job: Job) -> Execution:
-    """Rebuild what the harness reported; where the reports stop says where the process died."""
-    execution = Execution(status="crashed")
-    cells_done = 0
-    try:
-        for report, arrays in reports:
-            event = report.get("event")
-            if event == "cell":
-                execution.cells.append(report)
-                cells_done = report["cell"]
-            elif event == "exercise":
-                if "missing" in report:
-                    execution.missing[report["id"]] = report["missing"]
-                execution.calls[report["id"]] = [_call(c, arrays) for c in report["calls"]]
-            elif event == "done":
-                execution.status = "ok"
-            elif event == "malformed":
-                break
-    except (KeyError, TypeError, ValueError, AttributeError):
-        execution.status = "crashed"
-    if execution.status != "ok":
-        pending = [c.exercise for c in job.calls if c.exercise not in execution.calls]
-        if cells_done < len(job.cells):
-            execution.message = f"while running code cell {cells_done + 1}"
-        elif pending:
-            execution.message = f"while calling the function of exercise {pending[0]}"
-        else:
-            execution.message = "after grading, before it finished"
-    return execution
-
-
-def _call(report: dict[str, Any], arrays: Any) -> Call:
-    decoded = {k: harness.decode(report[k], arrays) for k in ("result", "inputs_after") if k in report}
-    return Call(status=report["status"], error=report.get("error"), **decoded)
+            return out + [({"event": "malformed"}, {})]
+    return out + ([({"event": "malformed"}, {})] if rest else [])
 
 
 def read_capped(path: Path) -> str:
@@ -250,8 +181,8 @@ def read_capped(path: Path) -> str:
 
 
 def cap(text: str) -> str:
-    """What the notebook printed, cut to the first OUTPUT_CAP characters."""
-    return text[:OUTPUT_CAP] + ("\n[... output cut ...]" if len(text) > OUTPUT_CAP else "")
+    """What the notebook printed, as safe text cut to the first OUTPUT_CAP characters."""
+    return safe_text(text[: OUTPUT_CAP + 1], OUTPUT_CAP + 1).removesuffix("…")[:OUTPUT_CAP] + ("\n[... output cut ...]" if len(text) > OUTPUT_CAP else "")
 
 
 def exit_reason(returncode: int | None) -> str:

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Sequence
 
 from grader import harness
-from grader.execute import (
-    STARTUP_GRACE, Execution, Job, budget, environment, finish, kill_group, messages, read_capped, read_frames, stage,
-)
+from grader.execute import STARTUP_GRACE, budget, environment, finish, kill_group, messages, read_capped, stage
+from grader.job import Execution, Job
+from grader.received import read_frames
 from grader.sandbox import Limits, Sandbox, claim_slot, detect
 
 

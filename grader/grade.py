@@ -7,7 +7,7 @@ from typing import Any
 
 from grader.compare import Explain, Tolerance, changed_inputs, compare, describe
 from grader.diagnose import Context, diagnose, diagnose_error
-from grader.execute import Call
+from grader.job import Call
 from grader.spec import Exercise
 from grader.trials import Trial, flat
 

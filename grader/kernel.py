@@ -28,9 +28,9 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader import harness
-from grader.execute import (
-    STARTUP_GRACE, Execution, Job, budget, cap, environment, finish, kill_group, messages, read_frames, stage,
-)
+from grader.execute import STARTUP_GRACE, budget, cap, environment, finish, kill_group, messages, stage
+from grader.job import Execution, Job
+from grader.received import read_frames
 from grader.sandbox import Limits, Sandbox, claim_slot, detect
 
 SAFETY = 5.0  # seconds past a cell's own alarm before nbclient gives up on the kernel

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from grader.discover import NotebookError, Submission, discover, read_cells
-from grader.execute import Calls, Executor, Job, ProcessExecutor
+from grader.execute import Executor, ProcessExecutor
+from grader.job import Calls, Job
 from grader.fork import ForkExecutor
 from grader.grade import ExerciseResult, TrialResult, grade_trial, score_exercise
 from grader.sandbox import Limits, Sandbox, claim_slot, detect

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from grader.bundle import BUNDLE, read_bundle
-from grader.execute import Call, ProcessExecutor
+from grader.execute import ProcessExecutor
+from grader.job import Call
 from grader.grade import ExerciseResult, grade_trial, score_exercise
 from grader.run import SubmissionResult, grade_submission
 from grader.discover import Submission

@@ -37,9 +37,14 @@ class Store:
         self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, student_id TEXT, result TEXT)")
 
     def get(self, key: str) -> SubmissionResult | None:
+        """The result stored under `key`; None when there is none, or when it cannot be read back
+        (written by another version, or damaged): that submission is then graded again."""
         with self._lock:
             row = self._db.execute("SELECT result FROM results WHERE key = ?", (key,)).fetchone()
-        return _decode(json.loads(row[0])) if row else None
+        try:
+            return _decode(json.loads(row[0])) if row else None
+        except Exception:
+            return None
 
     def put(self, key: str, result: SubmissionResult) -> None:
         with self._lock:

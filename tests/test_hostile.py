@@ -51,6 +51,54 @@ HOSTILE = {
     "selfkill": "import os, signal\ndef relu_forward(a):\n    os.kill(os.getpid(), signal.SIGKILL)",
 }
 
+# Code in a graded function reaching the harness's own Run object (up the call stack) and writing on
+# its result channel. Each forger sends one kind of forged or broken report, once.
+FORGE = """
+import sys, json
+import numpy as np
+_sent = []
+def _harness():
+    f = sys._getframe()
+    while f is not None:
+        if type(f.f_locals.get("self")).__name__ == "Run":
+            return f.f_locals["self"]
+        f = f.f_back
+def relu_forward(a):
+    if not _sent:
+        _sent.append(1)
+        run = _harness()
+        FORGERY
+    return np.maximum(a, 0)
+"""
+FORGERIES = {
+    "forge_unasked": 'run.send({"event": "exercise", "id": "bonus_points", "calls": []})',
+    "forge_types": 'run.send({"event": "cell", "cell": "seven", "status": 5, "error": ["not", "a", "dict"]})',
+    "forge_call": 'run.send({"event": "exercise", "id": "mlp_backward", "calls": [{"status": "ok", "result": {"array": "nowhere"}}] * 6})',
+    "forge_early": 'run.send({"event": "exercise", "id": "sqerr_forward", "calls": [{"status": "ok", "result": {"array": "a0"}, '
+                   '"inputs_after": {"map": {}}}] * 6}, {"a0": np.zeros(())})',
+    "forge_done": 'run.send({"event": "done"})',
+    "forge_garbage": 'run.channel.write((13).to_bytes(8, "big") + bytes(range(250, 256)) + b"garbage"); run.channel.flush()',
+    "forge_cut": 'run.channel.write((10**9).to_bytes(8, "big") + b"{"); run.channel.flush()',
+    "forge_deep": 'body = (\'{"manifest": \' + \'{"event": "cell", "x": \' * 200000 + "1" + "}" * 200001 + \', "arrays": {}}\').encode()\n'
+                  '        run.channel.write((len(body) + 8).to_bytes(8, "big") + len(body).to_bytes(8, "big") + body); run.channel.flush()',
+    "forge_text": 'run.send({"event": "exercise", "id": "relu_jacobian", "calls": [{"status": "raised", "error": {"type": "X", '
+                  '"message": "\\ud800\\x1b[31m<script>alert(1)</script>" * 100000, "where": ""}}] * 6})',
+}
+HOSTILE |= {name: FORGE.replace("FORGERY", forgery) for name, forgery in FORGERIES.items()}
+
+# Text a student controls, in every place text comes out of a notebook.
+HOSTILE |= {
+    "surrogates": 'import sys\ndef relu_forward(a):\n    raise ValueError("lone \\ud800 surrogate")\n'
+                  'sys.stdout.buffer.write(b"\\xed\\xa0\\x80 an encoded surrogate\\n")\nraise ValueError("lone \\udfff in a cell")',
+    "controls": 'import os\nprint("\\x1b[31mred\\x1b[0m\\x07\\x00\\x08 \\u202eevil \\r overwritten")\nos.write(1, b"\\xff\\xfe not UTF-8\\n")\n'
+                'def relu_backward(dL_dh, a):\n    raise RuntimeError("\\x1b]0;title\\x07\\x00 \\u2066hidden\\u2069 \\ud83d")',
+    "markup": 'import numpy as np\nclass Evil: pass\nEvil.__name__ = "<img src=x onerror=alert(2)>"\n'
+              'def relu_forward(a):\n    raise ValueError("<script>alert(1)</script> **bold** [x](javascript:alert(1)) | col |")\n'
+              'def linear_forward(h, W, b):\n    return {"<b>\\ud800</b>": h, "`k`": 1}\n'
+              'def relu_jacobian(a):\n    return Evil()\n'
+              'print("</pre><script>alert(3)</script>\\n```\\n# heading")',
+}
+
 
 def survivors(marker: str) -> list[str]:
     """Live processes whose command line holds `marker`."""
@@ -172,6 +220,33 @@ def test_a_function_that_kills_its_process(class_run):
     assert grades.loc["selfkill", "status"] == "crashed"
     assert "SIGKILL" in class_run["feedback"]["selfkill"] and "relu_forward" in class_run["feedback"]["selfkill"]
     assert grades.loc["selfkill", "linear_forward"] == 1  # graded before the crash, kept
+
+
+@pytest.mark.parametrize("student", FORGERIES)
+def test_forged_or_broken_results_make_that_submission_an_error(class_run, student):
+    """Reports the grader did not ask for, of the wrong types, broken frames, a frame that never ends,
+    JSON nested 200 000 deep: that submission's error, nothing of it used, and the run goes on."""
+    row = class_run["grades"].loc[student]
+    assert row.status == "error" and row.total == 0
+    assert "did not ask for or cannot read" in class_run["feedback"][student]
+
+
+@pytest.mark.parametrize("student", ["surrogates", "controls", "markup", "forge_text"])
+def test_text_a_student_controls_is_written_as_safe_text(class_run, student):
+    reports = class_run["root"] / "reports"
+    for path in [reports / "exercises.csv", reports / "trials.csv", reports / "index.html", *(reports / "feedback").glob(f"{student}.*")]:
+        text = path.read_text(encoding="utf-8")  # valid UTF-8: no lone surrogate could be written
+        assert not any(c in text for c in "\x00\x07\x08\x1b\u202e\u2066"), path.name
+        assert "<script>" not in text or path.suffix in (".csv", ".md"), path.name  # shown as text in every page
+        assert "<img src=x" not in text or path.suffix in (".csv", ".md"), path.name
+    messages = pd.read_csv(reports / "exercises.csv", keep_default_na=False).set_index(["student_id", "exercise"]).message
+    if student == "markup":
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in (reports / "feedback" / "markup.html").read_text()
+        assert "<img src=x onerror=alert(2)>" in messages[("markup", "relu_jacobian")]  # the type's name, as text
+    if student == "surrogates":
+        assert "lone \ufffd surrogate" in messages[("surrogates", "relu_forward")]
+    if student == "forge_text":
+        assert len(class_run["feedback"]["forge_text"]) < 10_000  # 4.5 MB of forged text, not kept
 
 
 def test_a_killed_run_resumes_and_its_reports_equal_an_uninterrupted_runs(tmp_path):

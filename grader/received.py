@@ -1,0 +1,158 @@
+"""What a notebook sends back, taken in at one boundary: checked, then made safe.
+
+Everything here comes from a process that ran a student's code, which can write on the result
+channel as if it were the harness. So every report is checked against what the grader asked for
+(the exercises of the job, one result per trial, in the harness's own schema), and every string in
+it becomes safe text (`safe_text`) before any other part of the grader sees it. A report that does
+not fit makes that submission an error, stated clearly, and none of its results is used (a
+notebook that writes on the grader's channel could have forged any of them); nothing a notebook
+sends can raise past this module.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from grader import harness
+from grader.job import Call, Execution, Job
+
+TEXT_LIMIT = 2000  # characters of one message kept (the harness itself sends at most 500)
+_ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")  # colours, titles, cursor moves
+# Control characters but tab and newline, DEL and C1, bidirectional overrides and isolates
+# (they reorder what a reader sees), and lone UTF-16 surrogates (no encoder writes them).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
+_CELL_STATUSES = ("ok", "error", "timeout")
+_CALL_STATUSES = ("ok", "raised", "timeout", "skipped")
+
+
+class Malformed(ValueError):
+    """A report that is not what the harness sends for what the grader asked."""
+
+
+def safe_text(text: Any, limit: int = TEXT_LIMIT) -> str:
+    """Text that every report can hold and every reader shows as it is: terminal escapes, control
+    characters (but tab and newline), bidirectional overrides and lone surrogates removed, carriage
+    returns as newlines, at most `limit` characters."""
+    text = (text if isinstance(text, str) else repr(text))[: 4 * limit]
+    text = _UNSAFE.sub(lambda m: "\ufffd" if "\ud800" <= m.group() <= "\udfff" else "", _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n")))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clean(value: Any) -> Any:
+    """A report's JSON with every string, keys included, made safe."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {safe_text(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def read_frames(reports: list[tuple[Any, Any]], job: Job) -> Execution:
+    """Rebuild what the harness reported; where the reports stop says where the process died."""
+    execution = Execution(status="crashed")
+    cells_done = 0
+    try:
+        for report, arrays in reports:
+            if execution.status == "ok":
+                raise Malformed("a report after the last one")
+            report = clean(report)
+            event = report.get("event") if isinstance(report, dict) else None
+            if event == "cell":
+                execution.cells.append(_cell(report, cells_done + 1, len(job.cells)))
+                cells_done += 1
+            elif event == "exercise":
+                exercise, calls, missing = _exercise(report, arrays, job, execution)
+                if missing:
+                    execution.missing[exercise] = missing
+                execution.calls[exercise] = calls
+            elif event == "done" and set(report) == {"event"}:
+                execution.status = "ok"
+            elif event == "malformed":
+                raise Malformed("a frame that is not a message of the harness")
+            else:
+                raise Malformed(f"an unexpected report ({safe_text(event, 40) if event is not None else 'no event'})")
+    except Exception as exc:  # a forged or broken report, whatever it raised: that submission's error
+        why = str(exc) if isinstance(exc, Malformed) else f"{type(exc).__name__} while reading a report"
+        execution.status, execution.calls, execution.missing = "error", {}, {}
+        execution.message = (
+            f"the notebook sent results the grader did not ask for or cannot read ({why}), so none of its results "
+            "is used: a notebook's code must not write on the grader's result channel"
+        )
+        return execution
+    if execution.status != "ok":
+        pending = [c.exercise for c in job.calls if c.exercise not in execution.calls]
+        if cells_done < len(job.cells):
+            execution.message = f"while running code cell {cells_done + 1}"
+        elif pending:
+            execution.message = f"while calling the function of exercise {pending[0]}"
+        else:
+            execution.message = "after grading, before it finished"
+    return execution
+
+
+def _cell(report: dict[str, Any], expected: int, cells: int) -> dict[str, Any]:
+    if not set(report) <= {"event", "cell", "status", "error"} or report.get("cell") != expected or expected > cells:
+        raise Malformed(f"a report for code cell {safe_text(report.get('cell'), 20)} where cell {expected} was next")
+    if report.get("status") not in _CELL_STATUSES or ("error" in report) != (report["status"] == "error"):
+        raise Malformed(f"a report for code cell {expected} with a status that is not one of the harness's")
+    return {**report, "error": _error(report["error"])} if "error" in report else report
+
+
+def _exercise(report: dict[str, Any], arrays: Any, job: Job, execution: Execution) -> tuple[str, list[Call], str]:
+    asked = {c.exercise: c for c in job.calls}
+    exercise = report.get("id")
+    if exercise not in asked or exercise in execution.calls:
+        raise Malformed(f"results for exercise {safe_text(exercise, 60)!r}, which was {'already reported' if exercise in asked else 'not asked for'}")
+    calls, missing = report.get("calls"), report.get("missing", "")
+    if not set(report) <= {"event", "id", "calls", "missing"} or not isinstance(calls, list) or not isinstance(missing, str):
+        raise Malformed(f"results for exercise {exercise} in another form than the harness's")
+    if len(calls) != (0 if missing else len(asked[exercise].trials)):
+        raise Malformed(f"{len(calls)} results for exercise {exercise}, which has {len(asked[exercise].trials)} trials")
+    return exercise, [_call(c, arrays) for c in calls], missing
+
+
+def _call(report: Any, arrays: Any) -> Call:
+    status = report.get("status") if isinstance(report, dict) else None
+    keys = {"ok": {"status", "result", "inputs_after"}, "raised": {"status", "error"}}.get(status, {"status"})
+    if status not in _CALL_STATUSES or set(report) != keys:
+        raise Malformed("a result of a call in another form than the harness's")
+    if status == "raised":
+        return Call(status, error=_error(report["error"]))
+    if status == "ok":
+        return Call(status, result=_value(report["result"], arrays), inputs_after=_value(report["inputs_after"], arrays))
+    return Call(status)
+
+
+def _error(error: Any) -> dict[str, str]:
+    if not isinstance(error, dict) or set(error) != {"type", "message", "where"} or not all(isinstance(v, str) for v in error.values()):
+        raise Malformed("an error report in another form than the harness's")
+    return error
+
+
+def _value(spec: Any, arrays: Any) -> Any:
+    """`harness.decode`, on a description checked all the way down."""
+    _check(spec, arrays, 0)
+    return harness.decode(spec, arrays)
+
+
+def _check(spec: Any, arrays: Any, depth: int) -> None:
+    if depth > 32 or not isinstance(spec, dict) or len(spec) != (2 if "seq" in spec or ("other" in spec and "shape" in spec) else 1):
+        raise Malformed("a returned value described in another form than the harness's")
+    if "array" in spec:
+        if spec["array"] not in arrays:
+            raise Malformed("a returned value naming an array the report does not hold")
+    elif "seq" in spec:
+        if not isinstance(spec["seq"], list) or spec.get("kind") not in ("tuple", "list"):
+            raise Malformed("a returned sequence described in another form than the harness's")
+        for item in spec["seq"]:
+            _check(item, arrays, depth + 1)
+    elif "map" in spec:
+        if not isinstance(spec["map"], dict):
+            raise Malformed("a returned dict described in another form than the harness's")
+        for item in spec["map"].values():
+            _check(item, arrays, depth + 1)
+    elif not ("none" in spec or ("other" in spec and isinstance(spec["other"], str))):
+        raise Malformed("a returned value described in another form than the harness's")
