@@ -7,6 +7,8 @@ error, never the run's.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,10 @@ from pathlib import Path
 import nbformat
 from nbformat.reader import NotJSONError
 
+from grader.received import safe_text
+
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes; a larger archive is refused rather than unpacked
+MAX_ID = 200  # bytes of a student id in UTF-8: a report's file name (feedback/<id>.html) must fit the filesystem's 255
 
 
 class NotebookError(ValueError):
@@ -34,19 +39,35 @@ def discover(root: Path, scratch: Path) -> list[Submission]:
     if not root.is_dir():
         raise FileNotFoundError(f"no submissions folder at {root}")
     found: dict[str, list[Submission]] = {}
-    for entry in sorted(root.iterdir()):
+    for index, entry in enumerate(sorted(root.iterdir())):
         if _hidden(entry.name):
             continue
         if entry.suffix == ".ipynb" and entry.is_file():
-            sub = Submission(entry.stem, entry, entry)
+            sub = Submission(student_id(entry.stem), entry, entry)
         elif entry.is_dir():
-            sub = _from_folder(entry.name, entry, entry)
+            sub = _from_folder(student_id(entry.name), entry, entry)
         elif entry.suffix == ".zip" and entry.is_file():
-            sub = _from_zip(entry, scratch / f"{len(found)}-{entry.stem}")
+            sub = _from_zip(entry, scratch / str(index))
         else:
             continue
         found.setdefault(sub.student_id, []).append(sub)
     return [subs[0] if len(subs) == 1 else _ambiguous(sid, subs) for sid, subs in sorted(found.items())]
+
+
+def student_id(name: str) -> str:
+    """The id a file or folder name gives: the name itself where it is safe text of at most MAX_ID
+    bytes; otherwise (bytes that are not UTF-8, control characters, a very long name) the safe part of
+    it and a short hash of the whole name, so that two names never give one id."""
+    text = " ".join(shown(Path(name)).split())
+    if text == name and 0 < len(text.encode()) <= MAX_ID:
+        return name
+    cut = text.encode()[: MAX_ID - 9].decode("utf-8", "ignore")
+    return f"{cut}~{hashlib.sha256(os.fsencode(name)).hexdigest()[:8]}"
+
+
+def shown(path: Path) -> str:
+    """A path as safe text: bytes that are not UTF-8 shown as �."""
+    return safe_text(os.fsencode(str(path)).decode("utf-8", "replace"))
 
 
 def read_cells(notebook: Path) -> list[str]:
@@ -56,39 +77,39 @@ def read_cells(notebook: Path) -> list[str]:
             nb = nbformat.read(f, as_version=4)
         return [cell.source for cell in nb.cells if cell.cell_type == "code"]
     except UnicodeDecodeError:
-        raise NotebookError(f"{notebook.name} is not a text file (is it really a .ipynb?)") from None
+        raise NotebookError(f"{shown(notebook)} is not a text file (is it really a .ipynb?)") from None
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if notebook.stat().st_size == 0:
             reason = "the file is empty"
         elif isinstance(exc, NotJSONError):
             reason = "it is not valid JSON (was the file cut off or edited by hand?)"
-        raise NotebookError(f"{notebook.name} is not a readable Jupyter notebook: {reason[:300]}") from None
+        raise NotebookError(f"{shown(notebook)} is not a readable Jupyter notebook: {safe_text(reason, 300)}") from None
 
 
-def _from_folder(student_id: str, folder: Path, shown_as: Path) -> Submission:
+def _from_folder(sid: str, folder: Path, shown_as: Path) -> Submission:
     notebooks = sorted(p for p in folder.rglob("*.ipynb") if not any(map(_hidden, p.relative_to(folder).parts)))
     if len(notebooks) == 1:
-        return Submission(student_id, notebooks[0], notebooks[0].parent)
+        return Submission(sid, notebooks[0], notebooks[0].parent)
     if not notebooks:
-        return Submission(student_id, None, error=f"{shown_as.name} holds no notebook (.ipynb)")
-    names = ", ".join(str(p.relative_to(folder)) for p in notebooks)
-    return Submission(student_id, None, error=f"{shown_as.name} holds {len(notebooks)} notebooks ({names}); expected one")
+        return Submission(sid, None, error=f"{shown(shown_as)} holds no notebook (.ipynb)")
+    names = ", ".join(shown(p.relative_to(folder)) for p in notebooks)
+    return Submission(sid, None, error=f"{shown(shown_as)} holds {len(notebooks)} notebooks ({names}); expected one")
 
 
 def _from_zip(archive: Path, target: Path) -> Submission:
     try:
         with zipfile.ZipFile(archive) as zf:
             if sum(info.file_size for info in zf.infolist()) > MAX_UNZIPPED:
-                return Submission(archive.stem, None, error=f"{archive.name} unpacks to more than {MAX_UNZIPPED // 2**20} MB")
+                return Submission(student_id(archive.stem), None, error=f"{shown(archive)} unpacks to more than {MAX_UNZIPPED // 2**20} MB")
             zf.extractall(target)  # extractall drops absolute paths and '..' components
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        return Submission(archive.stem, None, error=f"{archive.name} is not a readable zip archive: {exc}")
-    return _from_folder(archive.stem, target, archive)
+        return Submission(student_id(archive.stem), None, error=f"{shown(archive)} is not a readable zip archive: {safe_text(exc)}")
+    return _from_folder(student_id(archive.stem), target, archive)
 
 
-def _ambiguous(student_id: str, subs: list[Submission]) -> Submission:
-    return Submission(student_id, None, error=f"{len(subs)} submissions found for {student_id} (a notebook, a folder or a zip each); keep one")
+def _ambiguous(sid: str, subs: list[Submission]) -> Submission:
+    return Submission(sid, None, error=f"{len(subs)} submissions found for {sid} (a notebook, a folder or a zip each); keep one")
 
 
 def _hidden(name: str) -> bool:

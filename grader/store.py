@@ -2,13 +2,14 @@
 
 A run that was interrupted (a crash, kill -9, Ctrl-C) loses nothing already graded; the next run
 grades only what is new or changed. A result is keyed by the submission's content, the student id
-(the trials depend on it), the assignment spec's content, the seed and the time limit, so changing
-any of them grades again. Results are stored as JSON and come back as equal dataclasses, so the
+(the trials depend on it), the assignment spec's content, the seed, the time limit, the limits and
+the grader's own code, so changing any of them grades again. Results are stored as JSON and come back as equal dataclasses, so the
 reports of a resumed run equal those of an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+import reference
 from grader.discover import Submission
 from grader.grade import ExerciseResult, TrialResult
 from grader.run import Options, SubmissionResult
@@ -72,11 +74,23 @@ class Store:
         digest = hashlib.sha256()
         files = sorted(p for p in sub.files.rglob("*") if p.is_file()) if sub.files.is_dir() else [sub.files]
         for path in files:
-            digest.update(str(path.relative_to(sub.files) if sub.files.is_dir() else path.name).encode() + b"\0")
+            digest.update(os.fsencode(path.relative_to(sub.files) if sub.files.is_dir() else path.name) + b"\0")
             digest.update(path.read_bytes() + b"\0")
         spec = (assignment.path / "assignment.toml").read_bytes()
-        parts = (sub.student_id, digest.hexdigest(), hashlib.sha256(spec).hexdigest(), str(options.seed), repr(options.timeout), repr(options.limits))
+        parts = (sub.student_id, digest.hexdigest(), hashlib.sha256(spec).hexdigest(), str(options.seed), repr(options.timeout),
+                 repr(options.limits), _code())
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+@functools.cache
+def _code() -> str:
+    """A digest of the grader's and the reference engine's source: a result graded by other code (an
+    upgrade that draws other trials or compares otherwise) is graded again, never reused."""
+    digest = hashlib.sha256()
+    for package in (Path(__file__).parent, Path(reference.__file__).parent):
+        for path in sorted(package.glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _encode(result: SubmissionResult) -> dict:

@@ -67,6 +67,25 @@ def test_without_a_seed_the_output_folder_keeps_one_and_a_rerun_reuses_everythin
     assert kept.read_text().strip() == seed  # --seed does not replace the folder's seed
 
 
+def test_a_stored_result_that_cannot_be_read_back_is_graded_again(tmp_path):
+    import sqlite3
+
+    notebook(tmp_path / "subs" / "ada.ipynb")
+    notebook(tmp_path / "subs" / "bea.ipynb", "def relu_forward(a):\n    return a")
+    first = grader_cli("run", "subs", "--out", "out", "--seed", "3", "--jobs", "2", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    grades = (tmp_path / "out" / "grades.csv").read_bytes()
+    with sqlite3.connect(tmp_path / "out" / ".grader-store.sqlite") as db:
+        keys = [k for (k,) in db.execute("SELECT key FROM results ORDER BY student_id")]
+        db.execute("UPDATE results SET result = '{\"not\": \"a result\"' WHERE key = ?", (keys[0],))  # cut short
+        db.execute("UPDATE results SET result = '{\"student_id\": 7, \"exercises\": [[1]]}' WHERE key = ?", (keys[1],))  # another schema
+    again = grader_cli("run", "subs", "--out", "out", "--seed", "3", "--jobs", "2", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "reused" not in again.stderr and (tmp_path / "out" / "grades.csv").read_bytes() == grades
+    third = grader_cli("run", "subs", "--out", "out", "--seed", "3", "--jobs", "2", cwd=tmp_path)
+    assert "2 result(s) reused" in " ".join(third.stderr.split())  # the regraded results replaced the bad ones
+
+
 def test_an_unreadable_seed_file_is_a_clear_error(tmp_path):
     notebook(tmp_path / "subs" / "ada.ipynb")
     (tmp_path / "out" / ".grader-seed").mkdir(parents=True)

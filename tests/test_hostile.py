@@ -123,9 +123,11 @@ def class_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     port = server.getsockname()[1]
     notebook(subs / "ada.ipynb")
     notebook(subs / "zoe.ipynb")
+    notebook(subs / os.fsdecode(b"caf\xe9-\xff.ipynb"))  # honest, named in bytes that are not UTF-8
+    notebook(subs / ("y" * 255) / "work.ipynb")  # honest, in a folder whose name is as long as a name may be
     for student, cell in HOSTILE.items():
         notebook(subs / f"{student}.ipynb", cell.replace("SUBMISSIONS", str(subs)).replace("PORT", str(port)))
-    hashes = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in subs.rglob("*")}
+    hashes = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in subs.rglob("*") if p.is_file()}
     env = {**os.environ, "GRADER_SEED": SEED}
     started = time.monotonic()
     done = subprocess.run(
@@ -151,10 +153,12 @@ def class_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 def test_the_run_completes_and_honest_students_are_untouched(class_run):
     assert class_run["done"].returncode == 0, class_run["done"].stderr
     grades = class_run["grades"]
-    assert set(grades.index) == {"ada", "zoe", *HOSTILE}
-    for honest in ("ada", "zoe"):
+    odd = sorted(set(grades.index) - {"ada", "zoe", *HOSTILE})
+    assert len(odd) == 2 and odd[0].startswith("caf\ufffd-\ufffd~") and odd[1].startswith("y" * 150) and len(odd[1].encode()) <= 200
+    for honest in ("ada", "zoe", *odd):
         assert grades.loc[honest, "total"] == 18 and grades.loc[honest, "status"] == "ok"
-    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in class_run["subs"].rglob("*")} == class_run["hashes"]
+        assert (class_run["root"] / "reports" / "feedback" / f"{honest}.html").is_file()
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in class_run["subs"].rglob("*") if p.is_file()} == class_run["hashes"]
     reports = sorted(p.name for p in (class_run["root"] / "reports").iterdir())
     assert reports == [STORE, "exercises.csv", "feedback", "grades.csv", "index.html", "lms.csv", "trials.csv"]
     assert "sandbox layers on:" in class_run["done"].stderr
