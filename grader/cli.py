@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from grader.assign import AssignError, assign
 from grader.bundle import BUNDLE
@@ -64,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             student, bundle = assign(args.folder, args.force)
         except (AssignError, SpecError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(f"[red]error:[/red] {escape(str(exc))}")
             return 2
-        console.print(f"wrote {student} and {bundle}: hand both out to students")
+        console.print(escape(f"wrote {student} and {bundle}: hand both out to students"))
         return 0
     if args.command == "check":
         return _check(args, console)
@@ -84,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         if not seed:
             seed, drawn = folder_seed(args.out)
             kept = args.out / SEED_FILE
-            console.print(f"no --seed or ${SEED_VARIABLE}: drew the seed {seed} for this output folder, kept in {kept}" if drawn else
-                          f"grading with the seed {seed} kept in {kept} (drawn on this folder's first run; --seed overrides)")
+            console.print(escape(f"no --seed or ${SEED_VARIABLE}: drew the seed {seed} for this output folder, kept in {kept}" if drawn else
+                                 f"grading with the seed {seed} kept in {kept} (drawn on this folder's first run; --seed overrides)"))
         store = Store(args.out / STORE)
         started = time.monotonic()
         try:
@@ -102,16 +104,16 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             store.close()
     except (SpecError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
     except ModuleNotFoundError as exc:
-        console.print(f"[red]error:[/red] --scheduler needs Dask ({exc}): pip install -e '.[dask]'")
+        console.print(escape(f"error: --scheduler needs Dask ({exc}): pip install -e '.[dask]'"))
         return 2
     except KeyboardInterrupt:
-        console.print(f"interrupted: what was graded is kept in {args.out / STORE}; run the same command again to go on")
+        console.print(escape(f"interrupted: what was graded is kept in {args.out / STORE}; run the same command again to go on"))
         return 130
     _summary(graded.summaries, assignment, Console())
-    console.print(f"Reports written to {args.out}/ (index.html, grades.csv, exercises.csv, trials.csv, lms.csv, feedback/); seed {seed}")
+    console.print(escape(f"Reports written to {args.out}/ (index.html, grades.csv, exercises.csv, trials.csv, lms.csv, feedback/); seed {seed}"))
     return 0
 
 
@@ -119,13 +121,13 @@ def _validate(args: argparse.Namespace, console: Console) -> int:
     try:
         assignment = load(args.assignment)
     except SpecError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
     problems = validate(assignment, args.timeout)
     for problem in problems:
-        console.print(f"[red]✗[/red] {problem}")
+        console.print(f"[red]✗[/red] {escape(problem)}")
     if problems:
-        console.print(f"{assignment.path}: {len(problems)} problem(s)")
+        console.print(escape(f"{assignment.path}: {len(problems)} problem(s)"))
         return 1
     Console().print(f"✓ {assignment.path}: the solution scores full marks on seeds {', '.join(map(str, SEEDS))}, the template "
                     "fails only with NotImplementedError, student.ipynb and the self-check bundle are up to date")
@@ -136,18 +138,18 @@ def _check(args: argparse.Namespace, console: Console) -> int:
     try:
         result, max_total = check_notebook(args.notebook, args.bundle, args.timeout)
     except (FileNotFoundError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
-    table = Table(title=f"{args.notebook.name}: {round(result.total, 2):g} / {max_total:g} on the public trials")
+    table = Table(title=Text(f"{args.notebook.name}: {round(result.total, 2):g} / {max_total:g} on the public trials"))
     for column in ("", "exercise", "passed", "what is wrong"):
         table.add_column(column, overflow="fold")
     for e in result.exercises:
-        table.add_row("✓" if e.status == "passed" else "✗", e.exercise, f"{e.passed}/{e.trials}", e.message)
+        table.add_row("✓" if e.status == "passed" else "✗", e.exercise, f"{e.passed}/{e.trials}", Text(e.message))
     Console().print(table)
     if result.status != "ok":
-        console.print(f"[red]{result.status}:[/red] {result.message}")
+        console.print(f"[red]{result.status}:[/red] {escape(result.message)}")
     for cell in result.cells:
-        console.print(f"code cell {cell['cell']}: {cell.get('error', {}).get('message', 'ran past the time limit')}")
+        console.print(escape(f"code cell {cell['cell']}: {cell.get('error', {}).get('message', 'ran past the time limit')}"))
     return 0 if all(e.status == "passed" for e in result.exercises) else 1
 
 
@@ -191,9 +193,9 @@ def _summary(results: list[SubmissionResult], assignment: Assignment, console: C
     shown = results if len(results) <= SUMMARY_ROWS else [r for r in results if not (r.status == "ok" and r.total == assignment.max_total)]
     title = f"{assignment.title} — {len(results)} submission(s), {full} with full marks"
     if not shown:
-        console.print(title)
+        console.print(Text(title))
         return
-    table = Table(title=title)
+    table = Table(title=Text(title))
     if len(shown) < len(results):
         table.caption = f"{min(len(shown), SUMMARY_ROWS)} of the {len(shown)} short of full marks shown; every submission is in grades.csv"
         shown = shown[:SUMMARY_ROWS]
@@ -203,7 +205,7 @@ def _summary(results: list[SubmissionResult], assignment: Assignment, console: C
         passed = sum(e.status == "passed" for e in r.exercises)
         problem = r.message if r.status != "ok" else next((f"{e.exercise}: {e.status.replace('_', ' ')}" for e in r.exercises if e.status != "passed"), "")
         percent = 100 * r.total / assignment.max_total
-        table.add_row(r.student_id, f"{round(r.total, 2):g}/{assignment.max_total:g}", f"{percent:.0f}", r.status, f"{passed}/{len(r.exercises)}", problem)
+        table.add_row(Text(r.student_id), f"{round(r.total, 2):g}/{assignment.max_total:g}", f"{percent:.0f}", r.status, f"{passed}/{len(r.exercises)}", Text(problem))
     console.print(table)
 
 

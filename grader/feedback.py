@@ -11,30 +11,37 @@ if TYPE_CHECKING:
     from grader.run import SubmissionResult
 
 MAX_OUTPUT_LINES = 40
+_MARKDOWN = re.compile(r"([\\`*\[\]<>|#!~{}]|(?<!\w)_|_(?!\w))")  # an _ inside a word (dL_dW) is no emphasis
+
+
+def text(value: str) -> str:
+    """Text from a notebook (or from which it is made) as Markdown that shows it as it is: every
+    character that Markdown would read as syntax escaped, on one line (it sits in a table or a list)."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(value.split("\n")))
 
 
 def feedback(result: SubmissionResult, assignment: Assignment) -> str:
     total, max_total = result.total, assignment.max_total
     lines = [
-        f"# {assignment.title}: feedback for {result.student_id}",
+        f"# {assignment.title}: feedback for {text(result.student_id)}",
         "",
         f"**Score: {total:g} / {max_total:g} ({100 * total / max_total:.1f}%)**",
         "",
     ]
     if result.status != "ok":
-        lines += [f"> **Your notebook could not be graded in full** ({result.status}): {result.message}", ""]
+        lines += [f"> **Your notebook could not be graded in full** ({result.status}): {text(result.message)}", ""]
     lines += ["| exercise | score | result |", "| --- | --- | --- |"]
     lines += [f"| {e.exercise} | {e.score:g} / {e.max_score:g} | {e.status.replace('_', ' ')} |" for e in result.exercises]
     to_fix = [e for e in result.exercises if e.status != "passed"]
     if to_fix:
         lines += ["", "## What to fix", ""]
-        lines += [f"- **{e.exercise}** ({e.passed}/{e.trials} trials passed): {e.message}" for e in to_fix]
+        lines += [f"- **{e.exercise}** ({e.passed}/{e.trials} trials passed): {text(e.message)}" for e in to_fix]
     if result.cells:
         lines += ["", "## Cells that did not run cleanly", ""]
         for cell in result.cells:
             error = cell.get("error", {})
-            what = "ran past the time limit and was interrupted" if cell["status"] == "timeout" else error.get("message", "raised an error")
-            where = f" ({error['where']})" if error.get("where") else ""
+            what = "ran past the time limit and was interrupted" if cell["status"] == "timeout" else text(error.get("message", "raised an error"))
+            where = f" ({text(error['where'])})" if error.get("where") else ""
             lines.append(f"- code cell {cell['cell']}: {what}{where}")
     if result.output.strip():
         shown = result.output.strip().splitlines()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import grader.report
 from grader.report import write_reports
 from grader.run import Options, grade_all
 from grader.spec import SpecError, load
-from notebooks import notebook
+from notebooks import BACKPROP, notebook
 
 TINY = Path(__file__).parent / "assignments" / "tiny"
 
@@ -84,6 +85,15 @@ def test_a_stored_result_that_cannot_be_read_back_is_graded_again(tmp_path):
     assert "reused" not in again.stderr and (tmp_path / "out" / "grades.csv").read_bytes() == grades
     third = grader_cli("run", "subs", "--out", "out", "--seed", "3", "--jobs", "2", cwd=tmp_path)
     assert "2 result(s) reused" in " ".join(third.stderr.split())  # the regraded results replaced the bad ones
+
+
+def test_the_terminal_shows_a_students_text_as_text(tmp_path):
+    """Rich would read '[/bold]' as a closing tag (and fail) and '[link=...]' as a link."""
+    shutil.copy(BACKPROP / "selfcheck.bundle", tmp_path)
+    notebook(tmp_path / "mark.ipynb", "def relu_forward(a):\n    raise ValueError('[/bold] [link=https://example.org]click[/link] \\x1b[2J')")
+    done = grader_cli("check", "mark.ipynb", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "[/bold]" in done.stdout and "[link=https://example.org]click" in "".join(done.stdout.split()) and "\x1b" not in done.stdout
 
 
 def test_an_unreadable_seed_file_is_a_clear_error(tmp_path):

@@ -245,7 +245,9 @@ def test_text_a_student_controls_is_written_as_safe_text(class_run, student):
         assert "<img src=x" not in text or path.suffix in (".csv", ".md"), path.name
     messages = pd.read_csv(reports / "exercises.csv", keep_default_na=False).set_index(["student_id", "exercise"]).message
     if student == "markup":
-        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in (reports / "feedback" / "markup.html").read_text()
+        page = (reports / "feedback" / "markup.html").read_text()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "**bold**" in page and "[x](javascript:alert(1))" in page
+        assert "<strong>" not in page and "href" not in page  # Markdown in a message stays text too
         assert "<img src=x onerror=alert(2)>" in messages[("markup", "relu_jacobian")]  # the type's name, as text
     if student == "surrogates":
         assert "lone \ufffd surrogate" in messages[("surrogates", "relu_forward")]
