@@ -195,4 +195,7 @@ def exit_reason(returncode: int | None) -> str:
         return f"killed by signal {-returncode} ({name}){why}"
     if returncode is not None and returncode > 128:  # bubblewrap reports a killed child as 128 + signal
         return exit_reason(128 - returncode)
+    if returncode == harness.SWALLOWED:
+        return (f"stopped: its code caught the interrupt of a time limit (an `except BaseException:` or a bare `except:`) "
+                f"and ran on for {harness.GRACE:g} s more")
     return f"exit code {returncode}"

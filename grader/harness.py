@@ -161,7 +161,21 @@ class _Blocker:
         pass
 
 
+GRACE = 2.0  # seconds a cell or a call has to end after its time limit's interrupt
+SWALLOWED = 75  # the exit code of a process whose code caught that interrupt and ran on past GRACE
+
+
+def arm(seconds: float) -> None:
+    """Start the time limit of a cell or a call (0: stop it)."""
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
 def _alarm(signum: int, frame: Any) -> None:
+    """Interrupt the student's code; should that code catch the interrupt (`except BaseException:`, a
+    bare `except:`) and run on, end the whole process GRACE seconds later."""
+    signal.signal(signal.SIGALRM, lambda signum, frame: os._exit(SWALLOWED))
+    signal.setitimer(signal.ITIMER_REAL, GRACE)
     raise TimeLimit()
 
 
@@ -178,11 +192,11 @@ class Run:
         self.channel.flush()
 
     def timed(self, seconds: float, fn: Any, *args: Any) -> Any:
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        arm(seconds)
         try:
             return fn(*args)
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            arm(0)
 
     def where(self, exc: BaseException) -> str:
         """'cell 3, line 4: `return h @ W`' for the innermost frame of the student's own code."""
@@ -321,7 +335,6 @@ def run_job(job_path: str, channel: BinaryIO) -> None:
     os.unlink(job_path)
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)  # so what was printed survives a crash
-    signal.signal(signal.SIGALRM, _alarm)
     run = Run(job, job_arrays, channel)  # IPython is loaded while the limits are still the grader's
     enter(job)
     run.run_cells()
@@ -362,15 +375,14 @@ def kernel(connection_file: str, job_path: str) -> None:
 
     app = IPKernelApp.instance()
     app.initialize(["-f", connection_file, "--HistoryManager.hist_file=:memory:", "--InteractiveShell.colors=nocolor"])
-    signal.signal(signal.SIGALRM, _alarm)
 
     def after_cell(result: Any) -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        arm(0)
         if result.error_in_exec is not None:  # e.g. a MemoryError whose frames still hold the memory
             traceback.clear_frames(result.error_in_exec.__traceback__)
             forget_failure(app.shell)
 
-    app.shell.events.register("pre_run_cell", lambda info: signal.setitimer(signal.ITIMER_REAL, job["timeout"]))
+    app.shell.events.register("pre_run_cell", lambda info: arm(job["timeout"]))
     app.shell.events.register("post_run_cell", after_cell)
     app.start()
 
@@ -383,7 +395,7 @@ def kernel_calls(cell_of_count: dict[int, int]) -> None:
     """The calls cell of `--executor kernel`: every exercise's calls, then `done`, as frames."""
     assert _kernel_job is not None
     job, job_arrays, channel = _kernel_job
-    signal.setitimer(signal.ITIMER_REAL, 0)  # each call has its own limit
+    arm(0)  # each call has its own limit
     run = Run(job, job_arrays, channel)
     run.cell_of_count = cell_of_count
     run.call_all()

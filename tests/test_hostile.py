@@ -86,6 +86,12 @@ FORGERIES = {
 }
 HOSTILE |= {name: FORGE.replace("FORGERY", forgery) for name, forgery in FORGERIES.items()}
 
+# Code that catches the time limit's interrupt and runs on, in a cell or in a graded function.
+HOSTILE |= {
+    "swallow_cell": "while True:\n    try:\n        sum(range(10**6))\n    except BaseException:\n        pass",
+    "swallow_call": "import time\ndef relu_forward(a):\n    while True:\n        try:\n            time.sleep(5)\n        except:\n            pass",
+}
+
 # Text a student controls, in every place text comes out of a notebook.
 HOSTILE |= {
     "surrogates": 'import sys\ndef relu_forward(a):\n    raise ValueError("lone \\ud800 surrogate")\n'
@@ -224,6 +230,14 @@ def test_a_function_that_kills_its_process(class_run):
     assert grades.loc["selfkill", "status"] == "crashed"
     assert "SIGKILL" in class_run["feedback"]["selfkill"] and "relu_forward" in class_run["feedback"]["selfkill"]
     assert grades.loc["selfkill", "linear_forward"] == 1  # graded before the crash, kept
+
+
+@pytest.mark.parametrize("student, where", [("swallow_cell", "code cell 9"), ("swallow_call", "exercise relu_forward")])
+def test_code_that_catches_the_time_limit_is_stopped_anyway(class_run, student, where):
+    row = class_run["grades"].loc[student]
+    assert row.status == "crashed" and row.total < 18
+    feedback = " ".join(class_run["feedback"][student].split())
+    assert "caught the interrupt of a time limit" in feedback and where in feedback
 
 
 @pytest.mark.parametrize("student", FORGERIES)
