@@ -26,6 +26,7 @@ from grader.received import read_frames, safe_text
 from grader.sandbox import Limits, Sandbox, claim_slot, detect
 
 OUTPUT_CAP = 64 * 1024  # bytes of the notebook's printed output kept for feedback
+FRAMES_CAP = Limits.file_size  # bytes of frames read from one notebook: as much as its file size limit lets it write
 STARTUP_GRACE = 10.0  # seconds on top of the per-cell and per-call limits, for starting Python and IPython
 
 
@@ -64,25 +65,25 @@ class ProcessExecutor:
             shutil.copy(harness.__file__, box / "harness.py")
             inside = self.sandbox.path(box)
             argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), str(inside / harness.JOB_FILE)], box)
-            capture = Path(tmp) / "output.txt"
-            stdout, returncode, timed_out = self._run(argv, box / "work", environment(inside), capture, seconds)
-            return finish(read_frames(messages(stdout), job), read_capped(capture), returncode, timed_out, seconds)
+            capture, frames = Path(tmp) / "output.txt", Path(tmp) / harness.FRAMES_FILE
+            returncode, timed_out = self._run(argv, box / "work", environment(inside), capture, frames, seconds)
+            return finish(read_frames(messages_in(frames), job), read_capped(capture), returncode, timed_out, seconds)
 
-    def _run(self, argv: list[str], work: Path, env: dict[str, str], capture: Path, budget: float) -> tuple[bytes, int, bool]:
-        with open(capture, "ab") as err:
-            proc = subprocess.Popen(
-                argv, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, start_new_session=True
-            )
+    def _run(self, argv: list[str], work: Path, env: dict[str, str], capture: Path, frames: Path, budget: float) -> tuple[int, bool]:
+        """Run the harness with its frames going to a file, which the notebook's file size limit caps
+        (a pipe has no such limit: a flooding notebook grew the grader to gigabytes)."""
+        with open(capture, "ab") as err, open(frames, "wb") as out:
+            proc = subprocess.Popen(argv, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
         timed_out = False
         try:
-            stdout, _ = proc.communicate(timeout=budget)
+            proc.wait(timeout=budget)
         except subprocess.TimeoutExpired:
             timed_out = True
             kill_group(proc.pid)
-            stdout, _ = proc.communicate()
+            proc.wait()
         finally:
             kill_group(proc.pid)  # whatever the notebook left running
-        return stdout, proc.returncode, timed_out
+        return proc.returncode, timed_out
 
 
 def budget(job: Job) -> float:
@@ -158,6 +159,15 @@ def kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def messages_in(path: Path) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+    """The messages of a frames file, of which at most FRAMES_CAP bytes are read (the rest of a
+    larger one makes a broken last frame)."""
+    if not path.exists():
+        return []
+    with open(path, "rb") as f:
+        return messages(f.read(FRAMES_CAP))
 
 
 def messages(stream: bytes) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from grader import harness
-from grader.execute import STARTUP_GRACE, budget, environment, finish, kill_group, messages, read_capped, stage
+from grader.execute import STARTUP_GRACE, budget, environment, finish, kill_group, messages_in, read_capped, stage
 from grader.job import Execution, Job
 from grader.received import read_frames
 from grader.sandbox import Limits, Sandbox, claim_slot, detect
@@ -68,7 +68,7 @@ class Server:
                 self.close()
                 ended = {"returncode": None, "timed_out": True}
             frames = job_dir / harness.FRAMES_FILE
-            reports = messages(frames.read_bytes()) if frames.exists() else []
+            reports = messages_in(frames)
             return finish(read_frames(reports, job), read_capped(job_dir / "output.txt"), ended["returncode"], ended["timed_out"], seconds)
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)

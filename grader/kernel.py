@@ -28,7 +28,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader import harness
-from grader.execute import STARTUP_GRACE, budget, cap, environment, finish, kill_group, messages, stage
+from grader.execute import STARTUP_GRACE, budget, cap, environment, finish, kill_group, messages_in, stage
 from grader.job import Execution, Job
 from grader.received import read_frames
 from grader.sandbox import Limits, Sandbox, claim_slot, detect
@@ -106,7 +106,7 @@ class KernelExecutor:
                     kill_group(process.pid)
                     process.wait()
             frames = box / harness.FRAMES_FILE
-            reports += messages(frames.read_bytes()) if frames.exists() else []
+            reports += messages_in(frames)
             return finish(read_frames(reports, job), cap(_printed(nb)), returncode, timed_out, seconds)
 
 

@@ -78,6 +78,7 @@ FORGERIES = {
                    '"inputs_after": {"map": {}}}] * 6}, {"a0": np.zeros(())})',
     "forge_done": 'run.send({"event": "done"})',
     "forge_garbage": 'run.channel.write((13).to_bytes(8, "big") + bytes(range(250, 256)) + b"garbage"); run.channel.flush()',
+    "forge_flood": 'for _ in range(200):\n            run.channel.write(bytes(2**20))',
     "forge_cut": 'run.channel.write((10**9).to_bytes(8, "big") + b"{"); run.channel.flush()',
     "forge_deep": 'body = (\'{"manifest": \' + \'{"event": "cell", "x": \' * 200000 + "1" + "}" * 200001 + \', "arrays": {}}\').encode()\n'
                   '        run.channel.write((len(body) + 8).to_bytes(8, "big") + len(body).to_bytes(8, "big") + body); run.channel.flush()',
