@@ -99,6 +99,9 @@ class KernelExecutor:
                 timed_out = True
             except (DeadKernelError, RuntimeError):  # it died, or never answered at start-up
                 pass
+            except Exception as exc:  # a message nbclient cannot take: the notebook's code wrote it, not ipykernel
+                why = f"a Jupyter message the grader cannot read ({type(exc).__name__})"
+                reports.append(({"event": "malformed", "why": why}, {}))
             finally:
                 process = km.provisioner.process if km.provisioner else None  # type: ignore[attr-defined]
                 if process is not None:

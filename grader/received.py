@@ -71,7 +71,7 @@ def read_frames(reports: list[tuple[Any, Any]], job: Job) -> Execution:
             elif event == "done" and set(report) == {"event"}:
                 execution.status = "ok"
             elif event == "malformed":
-                raise Malformed("a frame that is not a message of the harness")
+                raise Malformed(report.get("why", "a frame that is not a message of the harness"))
             else:
                 raise Malformed(f"an unexpected report ({safe_text(event, 40) if event is not None else 'no event'})")
     except Exception as exc:  # a forged or broken report, whatever it raised: that submission's error

@@ -270,6 +270,27 @@ def test_text_a_student_controls_is_written_as_safe_text(class_run, student):
         assert len(class_run["feedback"]["forge_text"]) < 10_000  # 4.5 MB of forged text, not kept
 
 
+KERNEL_FORGERIES = {  # messages on the kernel's own sockets, in forms nbclient does not accept
+    "display": "k = get_ipython().kernel\nk.session.send(k.iopub_socket, 'display_data', content={'data': 5}, parent=k.get_parent('shell'))",
+    "stream": "k = get_ipython().kernel\nk.session.send(k.iopub_socket, 'stream', content={'name': 7}, parent=k.get_parent('shell'))",
+    "error": "k = get_ipython().kernel\nk.session.send(k.iopub_socket, 'error', content={}, parent=k.get_parent('shell'))",
+}
+
+
+def test_malformed_jupyter_messages_are_that_submissions_error(tmp_path):
+    notebook(tmp_path / "subs" / "ada.ipynb")
+    for name, cell in KERNEL_FORGERIES.items():
+        notebook(tmp_path / "subs" / f"{name}.ipynb", cell)
+    done = subprocess.run([sys.executable, "-m", "grader.cli", "run", "subs", "--seed", "1", "--timeout", "3", "--executor", "kernel"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    grades = pd.read_csv(tmp_path / "reports" / "grades.csv").set_index("student_id")
+    assert grades.loc["ada", "total"] == 18
+    for name in KERNEL_FORGERIES:
+        assert grades.loc[name, "status"] == "error" and grades.loc[name, "total"] == 0
+        assert "a Jupyter message the grader cannot read" in (tmp_path / "reports" / "feedback" / f"{name}.md").read_text()
+
+
 def test_a_killed_run_resumes_and_its_reports_equal_an_uninterrupted_runs(tmp_path):
     subs = tmp_path / "subs"
     for i in range(6):
