@@ -58,16 +58,16 @@ def student_id(name: str) -> str:
     """The id a file or folder name gives: the name itself where it is safe text of at most MAX_ID
     bytes; otherwise (bytes that are not UTF-8, control characters, a very long name) the safe part of
     it and a short hash of the whole name, so that two names never give one id."""
-    text = " ".join(shown(Path(name)).split())
+    text = " ".join(shown(name).split())
     if text == name and 0 < len(text.encode()) <= MAX_ID:
         return name
     cut = text.encode()[: MAX_ID - 9].decode("utf-8", "ignore")
     return f"{cut}~{hashlib.sha256(os.fsencode(name)).hexdigest()[:8]}"
 
 
-def shown(path: Path) -> str:
-    """A path as safe text: bytes that are not UTF-8 shown as �."""
-    return safe_text(os.fsencode(str(path)).decode("utf-8", "replace"))
+def shown(name: str | Path) -> str:
+    """A file name or a relative path as safe text: bytes that are not UTF-8 shown as �."""
+    return safe_text(os.fsencode(name).decode("utf-8", "replace"))
 
 
 def read_cells(notebook: Path) -> list[str]:
@@ -77,14 +77,14 @@ def read_cells(notebook: Path) -> list[str]:
             nb = nbformat.read(f, as_version=4)
         return [cell.source for cell in nb.cells if cell.cell_type == "code"]
     except UnicodeDecodeError:
-        raise NotebookError(f"{shown(notebook)} is not a text file (is it really a .ipynb?)") from None
+        raise NotebookError(f"{shown(notebook.name)} is not a text file (is it really a .ipynb?)") from None
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if notebook.stat().st_size == 0:
             reason = "the file is empty"
         elif isinstance(exc, NotJSONError):
             reason = "it is not valid JSON (was the file cut off or edited by hand?)"
-        raise NotebookError(f"{shown(notebook)} is not a readable Jupyter notebook: {safe_text(reason, 300)}") from None
+        raise NotebookError(f"{shown(notebook.name)} is not a readable Jupyter notebook: {safe_text(reason, 300)}") from None
 
 
 def _from_folder(sid: str, folder: Path, shown_as: Path) -> Submission:
@@ -92,19 +92,19 @@ def _from_folder(sid: str, folder: Path, shown_as: Path) -> Submission:
     if len(notebooks) == 1:
         return Submission(sid, notebooks[0], notebooks[0].parent)
     if not notebooks:
-        return Submission(sid, None, error=f"{shown(shown_as)} holds no notebook (.ipynb)")
+        return Submission(sid, None, error=f"{shown(shown_as.name)} holds no notebook (.ipynb)")
     names = ", ".join(shown(p.relative_to(folder)) for p in notebooks)
-    return Submission(sid, None, error=f"{shown(shown_as)} holds {len(notebooks)} notebooks ({names}); expected one")
+    return Submission(sid, None, error=f"{shown(shown_as.name)} holds {len(notebooks)} notebooks ({names}); expected one")
 
 
 def _from_zip(archive: Path, target: Path) -> Submission:
     try:
         with zipfile.ZipFile(archive) as zf:
             if sum(info.file_size for info in zf.infolist()) > MAX_UNZIPPED:
-                return Submission(student_id(archive.stem), None, error=f"{shown(archive)} unpacks to more than {MAX_UNZIPPED // 2**20} MB")
+                return Submission(student_id(archive.stem), None, error=f"{shown(archive.name)} unpacks to more than {MAX_UNZIPPED // 2**20} MB")
             zf.extractall(target)  # extractall drops absolute paths and '..' components
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        return Submission(student_id(archive.stem), None, error=f"{shown(archive)} is not a readable zip archive: {safe_text(exc)}")
+        return Submission(student_id(archive.stem), None, error=f"{shown(archive.name)} is not a readable zip archive: {safe_text(exc)}")
     return _from_folder(student_id(archive.stem), target, archive)
 
 

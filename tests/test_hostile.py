@@ -22,6 +22,7 @@ import pytest
 from grader.sandbox import detect
 from grader.store import FILE as STORE
 from notebooks import notebook
+from same import assert_same_reports
 
 SEED = "SECRET-SEED-7731"
 NAMESPACES = detect().layers["namespaces (pid, network, filesystem)"]
@@ -319,7 +320,6 @@ def test_a_killed_run_resumes_and_its_reports_equal_an_uninterrupted_runs(tmp_pa
     straight = subprocess.run([*command, "--out", str(tmp_path / "b")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert straight.returncode == 0
     files = ["grades.csv", "exercises.csv", "trials.csv", *(f"feedback/s{i}.md" for i in range(6))]
-    for name in files:
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert_same_reports({f: (tmp_path / "a" / f).read_bytes() for f in files}, {f: (tmp_path / "b" / f).read_bytes() for f in files})
     fresh = subprocess.run([*command, "--out", str(tmp_path / "a"), "--fresh"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert fresh.returncode == 0 and "reused" not in fresh.stderr

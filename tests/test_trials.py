@@ -124,3 +124,4 @@ def test_inputs_are_reproducible_and_differ_between_students_seeds_and_trials():
 def test_trials_carry_the_reference_answer():
     t = make_trials(EXERCISES["linear_backward_W"], 0, "ada")[2]
     np.testing.assert_allclose(t.expected, np.outer(t.args["h"], t.args["dL_da"]))
+
