@@ -15,11 +15,11 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from grader.bundle import BUNDLE, write_bundle
+from grader.bundle import BUNDLE, METADATA, write_bundle
+from grader.kit import write_handout
 from grader.spec import load
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-METADATA = "backprop_grader"
 
 
 class AssignError(ValueError):
@@ -48,14 +48,15 @@ def strip_solutions(source: str, where: str = "cell") -> str:
     return "\n".join(out)
 
 
-def student_notebook(solution: NotebookNode) -> NotebookNode:
-    """The solution with every region stripped and every output cleared."""
+def student_notebook(solution: NotebookNode, assignment: str) -> NotebookNode:
+    """The solution with every region stripped and every output cleared, marked with its assignment's
+    name (so a self-check against another assignment's bundle can say so)."""
     student = copy.deepcopy(solution)
     for number, cell in enumerate(student.cells, start=1):
         if cell.cell_type == "code":
             cell.source = strip_solutions(cell.source, f"cell {number}")
             cell.outputs, cell.execution_count = [], None
-    student.metadata[METADATA] = {"cells_sha256": cells_hash(student)}
+    student.metadata[METADATA] = {"assignment": assignment, "cells_sha256": cells_hash(student)}
     return student
 
 
@@ -63,20 +64,22 @@ def cells_hash(nb: NotebookNode) -> str:
     return hashlib.sha256("\0".join(f"{c.cell_type}:{c.source}" for c in nb.cells).encode()).hexdigest()
 
 
-def assign(folder: Path, force: bool = False) -> tuple[Path, Path]:
-    """Write `folder/student.ipynb` from `folder/solution.ipynb`, and the self-check bundle beside it."""
+def assign(folder: Path, force: bool = False) -> tuple[Path, Path, Path]:
+    """Write `folder/student.ipynb` from `folder/solution.ipynb`, the self-check bundle beside it, and
+    the handout for students (`folder/handout/`: those two and the student kit)."""
     solution_path, student_path = folder / "solution.ipynb", folder / "student.ipynb"
     if not solution_path.is_file():
         raise AssignError(f"no solution notebook at {solution_path}")
     solution = nbformat.read(solution_path, as_version=4)
     if not any(BEGIN in c.source for c in solution.cells if c.cell_type == "code"):
         raise AssignError(f"{solution_path} has no {BEGIN} regions: the student version would be the solution")
-    student = student_notebook(solution)
+    spec = load(folder)
+    student = student_notebook(solution, spec.name)
     if student_path.exists() and not force:
         existing = nbformat.read(student_path, as_version=4)
         recorded = existing.metadata.get(METADATA, {}).get("cells_sha256")
         if recorded != cells_hash(existing):
             raise AssignError(f"{student_path} was changed by hand since it was generated; use --force to overwrite it")
-    bundle = write_bundle(load(folder), folder / BUNDLE)
+    bundle = write_bundle(spec, folder / BUNDLE)
     nbformat.write(student, student_path)
-    return student_path, bundle
+    return student_path, bundle, write_handout(folder / "handout", student_path, bundle)

@@ -16,6 +16,7 @@ from grader.spec import Assignment, Exercise
 from grader.trials import Trial, make_trials
 
 BUNDLE = "selfcheck.bundle"
+METADATA = "backprop_grader"  # a student notebook's metadata key: its assignment's name and its cells' hash
 PUBLIC = "public"
 
 

@@ -16,8 +16,9 @@ from rich.text import Text
 
 from grader.assign import AssignError, assign
 from grader.bundle import BUNDLE
+from grader.kit import version
 from grader.sandbox import Limits, detect
-from grader.selfcheck import check_notebook
+from grader.selfcheck import report_check
 from grader.store import FILE as STORE, SEED_FILE, Store, folder_seed
 from grader.report import write_gradescope, write_reports
 from grader.run import EXECUTORS, Graded, Options, SubmissionResult, grade_all
@@ -30,6 +31,7 @@ SUMMARY_ROWS = 40  # a larger class's summary lists only those short of full mar
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="grader", description="Autograder for backpropagation notebooks.")
+    parser.add_argument("--version", action="version", version=f"backprop-grader {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="grade every notebook in SUBMISSIONS and write CSV reports and feedback")
     run.add_argument("submissions", type=Path, help="folder of <student_id>.ipynb files, <student_id>/ folders or .zip archives")
@@ -64,14 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         return _validate(args, console)
     if args.command == "assign":
         try:
-            student, bundle = assign(args.folder, args.force)
+            student, bundle, handout = assign(args.folder, args.force)
         except (AssignError, SpecError) as exc:
             console.print(f"[red]error:[/red] {escape(str(exc))}")
             return 2
-        console.print(escape(f"wrote {student} and {bundle}: hand both out to students"))
+        console.print(escape(f"wrote {student}, {bundle} and {handout}/: hand out the folder {handout} to students "
+                             f"({', '.join(sorted(p.name for p in handout.iterdir()))})"))
         return 0
     if args.command == "check":
-        return _check(args, console)
+        return report_check(args.notebook, args.bundle, args.timeout)
     try:
         assignment = load(args.assignment)
         if args.timeout <= 0 or args.jobs < 1:
@@ -132,25 +135,6 @@ def _validate(args: argparse.Namespace, console: Console) -> int:
     Console().print(f"✓ {assignment.path}: the solution scores full marks on seeds {', '.join(map(str, SEEDS))}, the template "
                     "fails only with NotImplementedError, student.ipynb and the self-check bundle are up to date")
     return 0
-
-
-def _check(args: argparse.Namespace, console: Console) -> int:
-    try:
-        result, max_total = check_notebook(args.notebook, args.bundle, args.timeout)
-    except (FileNotFoundError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        return 2
-    table = Table(title=Text(f"{args.notebook.name}: {round(result.total, 2):g} / {max_total:g} on the public trials"))
-    for column in ("", "exercise", "passed", "what is wrong"):
-        table.add_column(column, overflow="fold")
-    for e in result.exercises:
-        table.add_row("✓" if e.status == "passed" else "✗", e.exercise, f"{e.passed}/{e.trials}", Text(e.message))
-    Console().print(table)
-    if result.status != "ok":
-        console.print(f"[red]{result.status}:[/red] {escape(result.message)}")
-    for cell in result.cells:
-        console.print(escape(f"code cell {cell['cell']}: {cell.get('error', {}).get('message', 'ran past the time limit')}"))
-    return 0 if all(e.status == "passed" for e in result.exercises) else 1
 
 
 def _run(args: argparse.Namespace, assignment: Assignment, seed: str, store: Store, console: Console) -> Graded:

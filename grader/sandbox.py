@@ -16,6 +16,7 @@ says so; `--strict` refuses to run without all of them.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -138,17 +139,18 @@ def claim_slot() -> int:
 
 
 def python_roots() -> list[Path]:
-    """The directories the student's Python needs: the interpreter, its stdlib and the site-packages."""
+    """The directories the student's Python needs: the interpreter, its stdlib and the site-packages,
+    those a path file adds included."""
     roots = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent}
+    roots |= {Path(p) for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)}
     return sorted(r for r in roots if not any(r != o and r.is_relative_to(o) for o in roots))
 
 
 def grader_packages() -> list[Path]:
-    """Where `grader` and `reference` are installed: masked inside the namespace."""
-    import grader
-    import reference
-
-    return [Path(grader.__file__).parent, Path(reference.__file__).parent]
+    """Where `grader` and `reference` are installed (the student kit has no `reference`): masked
+    inside the namespace."""
+    found = (importlib.util.find_spec(name) for name in ("grader", "reference"))
+    return [Path(spec.origin).parent for spec in found if spec is not None and spec.origin]
 
 
 def _parents(path: Path) -> list[str]:

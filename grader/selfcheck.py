@@ -1,21 +1,31 @@
 """Student self-check: grade functions or a whole notebook on the public trials of a bundle.
 
-In a notebook, `from grader import check` then `check(linear_backward)` (or `check("linear_backward_W")`)
-calls the function right there on the public trials and shows what passed and what is wrong, with
-the same comparison and diagnosis as the real grading. `grader check notebook.ipynb` runs the whole
-notebook in its own process, as the real grading does.
+In a notebook, `from grader import check` then `check(linear_backward)` (or `check("linear_backward_W")`,
+or `check()` for every exercise whose function is defined so far) calls the functions right there
+on the public trials and shows what passed and what is wrong, with the same comparison and
+diagnosis as the real grading. `grader check notebook.ipynb` (in the student kit, `grader-check`)
+runs the whole notebook in its own process, as the real grading does. This module and what it
+imports are the student kit (`grader.kit`): nothing here computes an exercise's answer.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import inspect
+import json
+import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from grader.bundle import BUNDLE, read_bundle
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from grader.bundle import BUNDLE, METADATA, read_bundle
 from grader.execute import ProcessExecutor
 from grader.job import Call
 from grader.grade import ExerciseResult, grade_trial, score_exercise
@@ -53,18 +63,29 @@ def find_bundle(bundle: str | Path | None, near: Path = Path.cwd()) -> Path:
     return Path(bundle) if bundle else near / BUNDLE
 
 
-def check(target: Callable[..., Any] | str, bundle: str | Path | None = None) -> CheckReport:
-    """Check one function (every exercise that grades it) or one exercise id on the public trials."""
+def check(target: Callable[..., Any] | str | None = None, bundle: str | Path | None = None) -> CheckReport:
+    """Check one function (every exercise that grades it), one exercise id, or (no argument) every
+    exercise whose function the notebook has defined so far, on the public trials."""
     assignment, trials = read_bundle(find_bundle(bundle))
-    name = target if isinstance(target, str) else getattr(target, "__name__", "")
-    exercises = [e for e in assignment.exercises if name in (e.id, e.function)]
-    if not exercises:
-        known = ", ".join(dict.fromkeys(e.function for e in assignment.exercises))
-        raise ValueError(f"nothing to check for {name!r}: the functions in this assignment are {known}")
-    fn = target if callable(target) else inspect.currentframe().f_back.f_globals.get(exercises[0].function)  # type: ignore[union-attr]
-    if not callable(fn):
-        raise ValueError(f"{exercises[0].function} is not defined yet: run the cell that defines it first")
-    results = [score_exercise(e, [grade_trial(e, t, _call(fn, t.args)) for t in trials[e.id]]) for e in exercises]
+    here = inspect.currentframe().f_back.f_globals  # type: ignore[union-attr]
+    known = ", ".join(dict.fromkeys(e.function for e in assignment.exercises))
+    if target is None:
+        exercises = [e for e in assignment.exercises if callable(here.get(e.function))]
+        if not exercises:
+            raise ValueError(f"none of the functions of '{assignment.title}' ({known}) is defined yet: run the cells that define "
+                             "them first (or is this the self-check bundle of another assignment?)")
+    else:
+        name = target if isinstance(target, str) else getattr(target, "__name__", "")
+        exercises = [e for e in assignment.exercises if name in (e.id, e.function)]
+        if not exercises:
+            raise ValueError(f"nothing to check for {name!r}: this self-check bundle is for '{assignment.title}', whose functions "
+                             f"are {known} (is it the bundle of your assignment?)")
+    results = []
+    for e in exercises:
+        fn = target if callable(target) else here.get(e.function)
+        if not callable(fn):
+            raise ValueError(f"{e.function} is not defined yet: run the cell that defines it first")
+        results.append(score_exercise(e, [grade_trial(e, t, _call(fn, t.args)) for t in trials[e.id]]))
     return CheckReport(results)
 
 
@@ -79,8 +100,56 @@ def _call(fn: Callable[..., Any], args: dict[str, Any]) -> Call:
     return Call("ok", result=result, inputs_after=mine)
 
 
-def check_notebook(notebook: Path, bundle: str | Path | None = None, timeout: float = 10.0) -> tuple[SubmissionResult, int]:
+def check_notebook(notebook: Path, bundle: str | Path | None = None, timeout: float = 10.0) -> tuple[SubmissionResult, float]:
     """Run a whole notebook on the public trials, in its own process; returns the result and the bundle's maximum score."""
     assignment, trials = read_bundle(find_bundle(bundle, notebook.parent))
+    meant = notebook_assignment(notebook)
+    if meant and meant != assignment.name:
+        raise ValueError(f"{notebook.name} is from the assignment '{meant}', but this self-check bundle is for '{assignment.name}' "
+                         f"({assignment.title}): use the bundle handed out with your notebook")
     sub = Submission(notebook.stem, notebook, notebook)
     return grade_submission(sub, assignment, trials, timeout, ProcessExecutor()), assignment.max_total
+
+
+def notebook_assignment(notebook: Path) -> str:
+    """The assignment a student notebook was made for (`grader assign` records it), '' if unknown."""
+    try:
+        meta = json.loads(notebook.read_bytes()).get("metadata", {}).get(METADATA, {})
+    except (OSError, ValueError, AttributeError):
+        return ""  # the grading's own reading says what is wrong with the file
+    return meta.get("assignment", "") if isinstance(meta, dict) else ""
+
+
+def report_check(notebook: Path, bundle: str | Path | None = None, timeout: float = 10.0) -> int:
+    """`grader check` and the kit's `grader-check`: the table of what passed; exit 0 only if everything did."""
+    console = Console(stderr=True)
+    try:
+        result, max_total = check_notebook(notebook, bundle, timeout)
+    except (FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        return 2
+    table = Table(title=Text(f"{notebook.name}: {round(result.total, 2):g} / {max_total:g} on the public trials"))
+    for column in ("", "exercise", "passed", "what is wrong"):
+        table.add_column(column, overflow="fold")
+    for e in result.exercises:
+        table.add_row("✓" if e.status == "passed" else "✗", e.exercise, f"{e.passed}/{e.trials}", Text(e.message))
+    Console().print(table)
+    if result.status != "ok":
+        console.print(f"[red]{result.status}:[/red] {escape(result.message)}")
+    for cell in result.cells:
+        console.print(escape(f"code cell {cell['cell']}: {cell.get('error', {}).get('message', 'ran past the time limit')}"))
+    return 0 if all(e.status == "passed" for e in result.exercises) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`grader-check NOTEBOOK`: the student kit's command line."""
+    parser = argparse.ArgumentParser(prog="grader-check", description="Self-check a notebook on the public trials of its self-check bundle.")
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("--bundle", type=Path, help=f"the self-check bundle (default: {BUNDLE} beside the notebook)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per cell and per call (default: 10)")
+    args = parser.parse_args(argv)
+    return report_check(args.notebook, args.bundle, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-ASSIGNMENTS = Path(__file__).resolve().parent.parent / "assignments"
+def _builtin() -> Path:
+    """The built-in assignments: grader/assignments/ where the package is installed (a wheel),
+    assignments/ beside grader/ in the source tree (an editable install)."""
+    here = Path(__file__).resolve().parent
+    return here / "assignments" if (here / "assignments").is_dir() else here.parent / "assignments"
+
+
+ASSIGNMENTS = _builtin()
 DISTRIBUTIONS = ("normal", "nonzero")
 SCORING = ("proportional", "all_or_nothing")
 _ARG = re.compile(r"^\s*(\w+)\s*\(([^()]*)\)\s*$")

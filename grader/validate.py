@@ -81,7 +81,7 @@ def _up_to_date(assignment: Assignment) -> list[str]:
     problems = []
     solution = nbformat.read(folder / "solution.ipynb", as_version=4)
     student = nbformat.read(folder / "student.ipynb", as_version=4)
-    if cells_hash(student_notebook(solution)) != cells_hash(student):
+    if cells_hash(student_notebook(solution, assignment.name)) != cells_hash(student):
         problems.append("student.ipynb differs from what solution.ipynb gives: run `grader assign` (with --force to replace hand edits)")
     try:
         bundled, trials = read_bundle(folder / BUNDLE)

@@ -44,7 +44,7 @@ def test_assign_writes_template_and_bundle_and_the_shipped_ones_are_current(fold
     shipped = (folder / "student.ipynb").read_text()
     (folder / "student.ipynb").unlink()
     (folder / BUNDLE).unlink()
-    student, bundle = assign(folder)
+    student, bundle, handout = assign(folder)
     assert student.read_text() == shipped
     assert bundle.exists()
     nb = nbformat.read(student, as_version=4)

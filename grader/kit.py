@@ -1,0 +1,119 @@
+"""The student kit: what students install to self-check, with no answer key in it.
+
+`grader assign` writes the handout folder: the student notebook, the self-check bundle, a
+README.txt, and the kit, a wheel of the grader's self-check alone: `grader.selfcheck` and the
+modules it imports at load time, found from their import statements. It holds no reference engine
+(the answer key), no solution notebook, no spec and no grading seed: the only expected answers a
+student can see are those of the bundle's public trials. `pip install` of the wheel gives
+`from grader import check` in a notebook and `grader-check NOTEBOOK` in a terminal.
+
+The wheel is written here with zipfile (a wheel is a zip archive with a dist-info folder), so an
+instructor needs no build tool and no network; its bytes depend only on its files.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import hashlib
+import importlib.metadata
+import shutil
+import zipfile
+from pathlib import Path
+
+from grader.bundle import read_bundle
+
+NAME = "backprop_selfcheck"
+ENTRY = "selfcheck"  # the kit is this module and what it imports
+REQUIRES = ("numpy>=1.26", "nbformat>=5.9", "ipython>=8.12", "rich>=13.0")
+HERE = Path(__file__).resolve().parent
+STUDENTS = """\
+Self-check for {title}
+
+1. Install the self-check once (Python 3.11 or newer), from this folder:
+       pip install {wheel}
+2. Keep selfcheck.bundle beside your notebook ({notebook}).
+3. In the notebook, after defining a function:
+       from grader import check
+       check(relu_backward)      # one function
+       check()                   # every function defined so far
+   In a terminal, the whole notebook, run as the grading runs it:
+       grader-check {notebook}
+
+The self-check uses public trials: the grading uses other inputs, drawn for each student.
+"""
+
+
+def modules() -> list[str]:
+    """The grader's modules the kit holds: `selfcheck`, the package's `__init__`, and everything they
+    import at module level (imports inside functions serve paths the kit does not take)."""
+    found, todo = set(), ["__init__", ENTRY]
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo += _imports(HERE / f"{name}.py")
+    if "reference" in found:
+        raise RuntimeError("the student kit would hold the reference engine")
+    return sorted(found)
+
+
+def _imports(path: Path) -> list[str]:
+    """The grader modules (and `reference`, which must not be one) a module imports at its top level."""
+    names: list[str] = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        imported = [(node.module, a.name) for a in node.names] if isinstance(node, ast.ImportFrom) and node.module else \
+                   [(a.name, "") for a in node.names] if isinstance(node, ast.Import) else []
+        for module, name in imported:
+            top, _, rest = module.partition(".")
+            if top == "reference":
+                names.append("reference")
+            elif top == "grader":
+                names.append(rest.split(".")[0] if rest else name)
+    return [n for n in names if n]
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("backprop-grader")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+def write_kit(folder: Path) -> Path:
+    """The kit's wheel, written into `folder`."""
+    dist = f"{NAME}-{version()}.dist-info"
+    files = {f"grader/{name}.py": (HERE / f"{name}.py").read_bytes() for name in modules()}
+    files[f"{dist}/METADATA"] = "\n".join(
+        ["Metadata-Version: 2.1", f"Name: {NAME.replace('_', '-')}", f"Version: {version()}",
+         "Summary: Self-check for backpropagation notebooks (no answer key inside)", "Requires-Python: >=3.11",
+         *(f"Requires-Dist: {r}" for r in REQUIRES), ""]
+    ).encode()
+    files[f"{dist}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: backprop-grader\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    files[f"{dist}/entry_points.txt"] = b"[console_scripts]\ngrader-check = grader.selfcheck:main\n"
+    files[f"{dist}/top_level.txt"] = b"grader\n"
+    record = [f"{path},sha256={_digest(data)},{len(data)}" for path, data in files.items()] + [f"{dist}/RECORD,,", ""]
+    files[f"{dist}/RECORD"] = "\n".join(record).encode()
+    wheel = folder / f"{NAME}-{version()}-py3-none-any.whl"
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, data in files.items():
+            zf.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    return wheel
+
+
+def write_handout(folder: Path, student: Path, bundle: Path) -> Path:
+    """The folder to hand out: the student notebook, the bundle, the kit and how to use them."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    shutil.copy(student, folder / student.name)
+    shutil.copy(bundle, folder / bundle.name)
+    wheel = write_kit(folder)
+    title = read_bundle(bundle)[0].title
+    (folder / "README.txt").write_text(STUDENTS.format(title=title, wheel=wheel.name, notebook=student.name), encoding="utf-8")
+    return folder
+
+
+def _digest(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
