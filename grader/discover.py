@@ -2,13 +2,16 @@
 
 SUBMISSIONS holds `<student_id>.ipynb` files, `<student_id>/` folders with one notebook, and
 `<student_id>.zip` archives of either. Anything wrong with one submission becomes that submission's
-error, never the run's.
+error, never the run's. Links are taken only inside a submission folder and to its own files: a
+link that leaves it (to another student's notebook, to /proc or a device) refuses that submission,
+and nothing but regular files is ever read, so reading a submission never blocks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +45,9 @@ def discover(root: Path, scratch: Path) -> list[Submission]:
     for index, entry in enumerate(sorted(root.iterdir())):
         if _hidden(entry.name):
             continue
-        if entry.suffix == ".ipynb" and entry.is_file():
+        if entry.is_symlink() and entry.suffix in (".ipynb", ".zip", ""):
+            sub = Submission(student_id(entry.stem), None, error=f"{shown(entry.name)} is a link, not a submission: hand in the file itself")
+        elif entry.suffix == ".ipynb" and entry.is_file():
             sub = Submission(student_id(entry.stem), entry, entry)
         elif entry.is_dir():
             sub = _from_folder(student_id(entry.name), entry, entry)
@@ -88,6 +93,9 @@ def read_cells(notebook: Path) -> list[str]:
 
 
 def _from_folder(sid: str, folder: Path, shown_as: Path) -> Submission:
+    unsafe = _unsafe(folder)
+    if unsafe:
+        return Submission(sid, None, error=f"{shown(shown_as.name)} {unsafe}")
     notebooks = sorted(p for p in folder.rglob("*.ipynb") if not any(map(_hidden, p.relative_to(folder).parts)))
     if len(notebooks) == 1:
         return Submission(sid, notebooks[0], notebooks[0].parent)
@@ -106,6 +114,28 @@ def _from_zip(archive: Path, target: Path) -> Submission:
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         return Submission(student_id(archive.stem), None, error=f"{shown(archive.name)} is not a readable zip archive: {safe_text(exc)}")
     return _from_folder(student_id(archive.stem), target, archive)
+
+
+def _unsafe(folder: Path) -> str:
+    """Why a submission folder is refused ('' if it is not): it holds a link that leaves it or does not
+    point at a file (another student's notebook, a device, a folder: a loop), or something that is
+    neither a file nor a folder (a pipe, a socket, a device), which reading could block on."""
+    inside = folder.resolve()
+    for top, folders, files in os.walk(folder):  # links to folders are listed, not followed
+        for name in folders + files:
+            path = Path(top, name)
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                try:
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError):  # dangling, or a loop
+                    target = None
+                if target is None or not target.is_relative_to(inside) or not stat.S_ISREG(target.stat().st_mode):
+                    return (f"holds a link, {shown(path.relative_to(folder))}, that leaves the submission or does not point "
+                            "at a file of it: hand in the files themselves")
+            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                return f"holds {shown(path.relative_to(folder))}, which is neither a file nor a folder"
+    return ""
 
 
 def _ambiguous(sid: str, subs: list[Submission]) -> Submission:

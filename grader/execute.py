@@ -112,7 +112,7 @@ def stage(folder: Path, job: Job, limits: Limits, seconds: float, uid: int | Non
 
 def copy_submission(files: Path | None, work: Path) -> None:
     if files is not None and files.is_dir():
-        shutil.copytree(files, work, symlinks=True)
+        shutil.copytree(files, work)  # its links (to its own files, as discover allows) become copies
     else:
         work.mkdir(parents=True)
         if files is not None:
@@ -192,7 +192,7 @@ def read_capped(path: Path) -> str:
 
 def cap(text: str) -> str:
     """What the notebook printed, as safe text cut to the first OUTPUT_CAP characters."""
-    return safe_text(text[: OUTPUT_CAP + 1], OUTPUT_CAP + 1).removesuffix("…")[:OUTPUT_CAP] + ("\n[... output cut ...]" if len(text) > OUTPUT_CAP else "")
+    return safe_text(text[:OUTPUT_CAP], OUTPUT_CAP) + ("\n[... output cut ...]" if len(text) > OUTPUT_CAP else "")
 
 
 def exit_reason(returncode: int | None) -> str:

@@ -75,7 +75,8 @@ class Store:
         files = sorted(p for p in sub.files.rglob("*") if p.is_file()) if sub.files.is_dir() else [sub.files]
         for path in files:
             digest.update(os.fsencode(path.relative_to(sub.files) if sub.files.is_dir() else path.name) + b"\0")
-            digest.update(path.read_bytes() + b"\0")
+            with open(path, "rb") as f:
+                digest.update(hashlib.file_digest(f, "sha256").digest())
         spec = (assignment.path / "assignment.toml").read_bytes()
         parts = (sub.student_id, digest.hexdigest(), hashlib.sha256(spec).hexdigest(), str(options.seed), repr(options.timeout),
                  repr(options.limits), _code())

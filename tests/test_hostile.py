@@ -88,6 +88,15 @@ FORGERIES = {
 }
 HOSTILE |= {name: FORGE.replace("FORGERY", forgery) for name, forgery in FORGERIES.items()}
 
+# Links and special files in a folder submission: refused, and never read (reading could block).
+LINKS = {
+    "thief": ("work2.ipynb", "SUBMISSIONS/ada.ipynb"),  # another student's notebook as its own (and two notebooks)
+    "zeroes": ("data.npy", "/dev/zero"),
+    "piped": ("data.csv", "FIFO"),
+    "looped": ("again", "."),
+    "passwd": ("data.txt", "/etc/passwd"),
+}
+
 # Code that catches the time limit's interrupt and runs on, in a cell or in a graded function.
 HOSTILE |= {
     "swallow_cell": "while True:\n    try:\n        sum(range(10**6))\n    except BaseException:\n        pass",
@@ -135,6 +144,14 @@ def class_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     notebook(subs / ("y" * 255) / "work.ipynb")  # honest, in a folder whose name is as long as a name may be
     for student, cell in HOSTILE.items():
         notebook(subs / f"{student}.ipynb", cell.replace("SUBMISSIONS", str(subs)).replace("PORT", str(port)))
+    for student, (name, target) in LINKS.items():  # a folder submission with a link or a special file in it
+        notebook(subs / student / "work.ipynb")
+        os.mkfifo(subs / student / name) if target == "FIFO" else os.symlink(str(target).replace("SUBMISSIONS", str(subs)), subs / student / name)
+    os.symlink(subs / "ada.ipynb", subs / "copycat.ipynb")
+    notebook(subs / "linked" / "work.ipynb", "import numpy as np\nassert open('data.csv').read() == '1,2'")  # a link to its own file
+    (subs / "linked" / "data").mkdir()
+    (subs / "linked" / "data" / "values.csv").write_text("1,2")
+    os.symlink("data/values.csv", subs / "linked" / "data.csv")
     hashes = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in subs.rglob("*") if p.is_file()}
     env = {**os.environ, "GRADER_SEED": SEED}
     started = time.monotonic()
@@ -161,9 +178,9 @@ def class_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 def test_the_run_completes_and_honest_students_are_untouched(class_run):
     assert class_run["done"].returncode == 0, class_run["done"].stderr
     grades = class_run["grades"]
-    odd = sorted(set(grades.index) - {"ada", "zoe", *HOSTILE})
+    odd = sorted(set(grades.index) - {"ada", "zoe", "linked", "copycat", *HOSTILE, *LINKS})
     assert len(odd) == 2 and odd[0].startswith("caf\ufffd-\ufffd~") and odd[1].startswith("y" * 150) and len(odd[1].encode()) <= 200
-    for honest in ("ada", "zoe", *odd):
+    for honest in ("ada", "zoe", "linked", *odd):
         assert grades.loc[honest, "total"] == 18 and grades.loc[honest, "status"] == "ok"
         assert (class_run["root"] / "reports" / "feedback" / f"{honest}.html").is_file()
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in class_run["subs"].rglob("*") if p.is_file()} == class_run["hashes"]
@@ -232,6 +249,15 @@ def test_a_function_that_kills_its_process(class_run):
     assert grades.loc["selfkill", "status"] == "crashed"
     assert "SIGKILL" in class_run["feedback"]["selfkill"] and "relu_forward" in class_run["feedback"]["selfkill"]
     assert grades.loc["selfkill", "linear_forward"] == 1  # graded before the crash, kept
+
+
+@pytest.mark.parametrize("student", [*LINKS, "copycat"])
+def test_links_that_leave_a_submission_and_special_files_refuse_it(class_run, student):
+    row = class_run["grades"].loc[student]
+    assert row.status == "error" and row.total == 0
+    feedback = " ".join(class_run["feedback"][student].split())
+    assert ("is a link, not a submission" if student == "copycat" else "that leaves the submission" if student != "piped"
+            else "neither a file nor a folder") in feedback
 
 
 @pytest.mark.parametrize("student, where", [("swallow_cell", "code cell 9"), ("swallow_call", "exercise relu_forward")])
