@@ -120,12 +120,13 @@ def copy_submission(files: Path | None, work: Path) -> None:
 
 
 def hand_over(work: Path, uid: int, *traversable: Path) -> None:
-    """Make the working copy the notebook's own uid's; the folders above it stay root's, and can be
-    passed through but not listed."""
+    """Make the working copy the notebook's own uid's, and private to it (another notebook's uid may
+    not even list it); the folders above it stay root's, and can be passed through but not listed."""
     for folder in traversable:
         folder.chmod(0o711)
     for path in [work, *work.rglob("*")]:
         os.chown(path, uid, uid, follow_symlinks=False)
+    work.chmod(0o700)
 
 
 def pack_job(job: Job, limits: dict[str, int], uid: int | None) -> bytes:

@@ -6,6 +6,7 @@ grader's side; nothing one submission does can reach another's result.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import gc
@@ -13,6 +14,7 @@ import itertools
 import multiprocessing
 import multiprocessing.util
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -137,8 +139,8 @@ def grade_all(
     """
     for exercise in assignment.exercises:
         plan(exercise)  # a spec whose trials cannot discriminate stops here; forked workers inherit the plans
-    with tempfile.TemporaryDirectory(prefix="grader-unzip-") as scratch:
-        subs = discover(submissions, Path(scratch))
+    with scratch(), tempfile.TemporaryDirectory(prefix="grader-unzip-") as unzipped:
+        subs = discover(submissions, Path(unzipped))
         on_start(len(subs))
         keys = [store.key(sub, assignment, options) if store else None for sub in subs]
         graded = Graded([], keys, store)
@@ -178,6 +180,37 @@ def grade_all(
                         pending |= {pool.submit(_grade_in_worker, sub, assignment.path, options) for sub in itertools.islice(queue, 1)}
         graded.summaries = [summaries[sub.student_id] for sub in subs]
         return graded
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[Path]:
+    """The folder for what this run writes while grading (working copies, unpacked archives, the warm
+    servers' boxes): <tmp>/grader-run-<pid>, which the notebooks' uids may pass through but not list,
+    removed at the end. The folders of runs whose grader died (`kill -9`) are removed first."""
+    base = Path(tempfile.gettempdir())
+    for old in base.glob("grader-run-*"):
+        pid = old.name.removeprefix("grader-run-")
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    root = base / f"grader-run-{os.getpid()}"
+    root.mkdir(exist_ok=True)
+    root.chmod(0o711)
+    previous, tempfile.tempdir = tempfile.tempdir, str(root)  # the workers, forked from here, inherit it
+    try:
+        yield root
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
 
 
 _executor: Executor | None = None  # the warm executor of this worker process

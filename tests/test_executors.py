@@ -62,3 +62,28 @@ def test_without_namespaces_a_notebook_gets_its_own_uid_only_where_it_can_read_p
     assert "could not read the Python installation" in hidden.describe()
     assert Sandbox("/usr/bin/bwrap", as_root=True, python_shared=False).uid(0) == FIRST_UID  # the namespace shows it to every uid
     assert Sandbox(None, as_root=True, python_shared=True).uid(1) == FIRST_UID + 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="notebooks get uids of their own only when the grader runs as root")
+def test_a_working_copy_is_private_to_its_notebooks_uid(tmp_path: Path) -> None:
+    """Without the namespaces another notebook's uid can reach /tmp: it must not read this copy."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from grader.execute import stage
+    from grader.job import Job
+    from grader.sandbox import Limits
+
+    notebook(tmp_path / "subs" / "ada" / "work.ipynb")
+    (tmp_path / "subs" / "ada" / "secret.txt").write_text("ada's answers")
+    above = Path(tempfile.mkdtemp(prefix="grader-test-"))  # in the system's temporary folder, as a run's are
+    box = above / "box"
+    stage(box, Job([], tmp_path / "subs" / "ada", [], 1.0), Limits(), 10.0, FIRST_UID + 7, above)
+    assert (box / "work" / "secret.txt").stat().st_uid == FIRST_UID + 7
+    for command in (["cat", str(box / "work" / "secret.txt")], ["ls", str(box / "work")], ["ls", str(box)]):
+        other = subprocess.run(command, user=FIRST_UID + 8, group=FIRST_UID + 8, capture_output=True, text=True)
+        assert other.returncode != 0 and "Permission denied" in other.stderr, command
+    mine = subprocess.run(["cat", str(box / "work" / "secret.txt")], user=FIRST_UID + 7, group=FIRST_UID + 7, capture_output=True, text=True)
+    assert mine.stdout == "ada's answers"  # the copy's own uid reads it: the denials above are the copy's own modes
+    shutil.rmtree(above)

@@ -13,6 +13,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -337,12 +338,15 @@ def test_a_killed_run_resumes_and_its_reports_equal_an_uninterrupted_runs(tmp_pa
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     assert not (tmp_path / "a" / "grades.csv").exists()  # no half-written reports
+    left = Path(tempfile.gettempdir()) / f"grader-run-{killed.pid}"
+    assert left.is_dir()  # its working copies, which nothing could remove
     deadline = time.monotonic() + 10
     while survivors(str(tmp_path / "a")) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert survivors(str(tmp_path / "a")) == []  # its workers (and their warm servers) died with it
     resumed = subprocess.run([*command, "--out", str(tmp_path / "a")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0 and "reused from an earlier run" in resumed.stderr
+    assert not left.exists()  # removed by the next run
     straight = subprocess.run([*command, "--out", str(tmp_path / "b")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert straight.returncode == 0
     files = ["grades.csv", "exercises.csv", "trials.csv", *(f"feedback/s{i}.md" for i in range(6))]
