@@ -25,7 +25,7 @@ from grader import harness
 from grader.execute import STARTUP_GRACE, budget, environment, finish, kill_group, messages_in, read_capped, stage
 from grader.job import Execution, Job
 from grader.received import read_frames
-from grader.sandbox import Limits, Sandbox, claim_slot, detect
+from grader.sandbox import Limits, Sandbox, claim_slot, detect, reap
 
 
 class Server:
@@ -71,6 +71,7 @@ class Server:
             reports = messages_in(frames)
             return finish(read_frames(reports, job), read_capped(job_dir / "output.txt"), ended["returncode"], ended["timed_out"], seconds)
         finally:
+            reap(self.uid)  # what escaped the server's own reaping (a chain of double forks)
             shutil.rmtree(job_dir, ignore_errors=True)
 
     def _wait_exit(self, job: str, seconds: float) -> dict | None:

@@ -19,6 +19,7 @@ import functools
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -136,6 +137,28 @@ def claim_slot() -> int:
         _claimed.append(handle)
         return slot
     raise RuntimeError(f"all {MAX_SLOTS} grading slots of this machine are taken")
+
+
+def reap(uid: int | None) -> None:
+    """Kill every process of a notebook's `uid`, wherever it hid (a session of its own, a double fork,
+    another PID namespace), once the notebook is over: a child takes the uid and signals everything it
+    may, until nothing is left. The uid is that notebook's alone while it is graded (one per slot)."""
+    if uid is None:
+        return
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            for _ in range(1000):  # a process forked while the last signal went round is signalled by the next
+                os.kill(-1, signal.SIGKILL)  # every process of this uid but this one
+        except ProcessLookupError:
+            code = 0  # none left
+        finally:
+            os._exit(code)
+    os.waitpid(pid, 0)
 
 
 def python_roots() -> list[Path]:

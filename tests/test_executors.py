@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -87,3 +88,40 @@ def test_a_working_copy_is_private_to_its_notebooks_uid(tmp_path: Path) -> None:
     mine = subprocess.run(["cat", str(box / "work" / "secret.txt")], user=FIRST_UID + 7, group=FIRST_UID + 7, capture_output=True, text=True)
     assert mine.stdout == "ada's answers"  # the copy's own uid reads it: the denials above are the copy's own modes
     shutil.rmtree(above)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root gives notebooks uids of their own")
+def test_reap_ends_every_process_of_a_notebooks_uid(tmp_path: Path) -> None:
+    """Processes in sessions of their own, their children and their children's: none survives."""
+    import subprocess
+    import time
+
+    from grader.sandbox import reap
+
+    uid = FIRST_UID + 9
+    daemon = "for i in 1 2 3; do setsid sh -c 'sleep 337 & sleep 337 & wait' & done; sleep 337"
+    for _ in range(2):
+        subprocess.Popen(["/bin/sh", "-c", daemon], user=uid, group=uid, start_new_session=True, cwd="/",
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while len(_of(uid)) < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_of(uid)) >= 8
+    reap(uid)
+    time.sleep(0.2)
+    assert _of(uid) == []
+    reap(uid)  # nothing left: no error
+
+
+def _of(uid: int) -> list[int]:
+    """The live (not zombie) processes of `uid`."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            status = (proc / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("Uid", "").split()[:1] == [str(uid)] and not fields.get("State", "").strip().startswith("Z"):
+            found.append(int(proc.name))
+    return found

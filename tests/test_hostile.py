@@ -36,6 +36,9 @@ HOSTILE = {
     "sysexit": "import sys\nsys.exit(4)",
     "exitfunction": "import sys\ndef relu_forward(a):\n    sys.exit(1)",
     "orphan": "import subprocess\nsubprocess.Popen(['sleep', '317'], start_new_session=True)",
+    # a process in a session of its own that keeps moving to a new pid (a chain of forks), then sleeps
+    "hopper": "import os, time\nif os.fork() == 0:\n    os.setsid()\n    for _ in range(3000):\n        if os.fork():\n            os._exit(0)\n"
+              "    os.execvp('sleep', ['sleep', '319'])",
     "escape": "for target in ['../evil.txt', '../../evil.txt', '/tmp/evil.txt', 'SUBMISSIONS/evil.txt', 'SUBMISSIONS/ada.ipynb']:\n"
               "    try:\n        open(target, 'w').write('pwned')\n        print('WROTE', target)\n"
               "    except OSError as exc:\n        print('refused', target, type(exc).__name__)",
@@ -126,7 +129,7 @@ def survivors(marker: str) -> list[str]:
 
 def leftovers() -> list[str]:
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return [line for line in ps.splitlines() if line.strip() in ("sleep 313", "sleep 317")]
+    return [line for line in ps.splitlines() if line.strip() in ("sleep 313", "sleep 317", "sleep 319")]
 
 
 @pytest.fixture(scope="module", params=["fork", "process", "kernel"])
