@@ -28,7 +28,9 @@ from pathlib import Path
 
 INSIDE = Path("/grading")  # where the job's directory appears inside the namespace
 FIRST_UID = 61000  # unprivileged uids FIRST_UID, FIRST_UID + 1, ...: one per notebook running at once
-MAX_SLOTS = 1024
+MAX_SLOTS = 184  # so the uids stay below 61184, where systemd's dynamic users begin
+LOCKS = Path(tempfile.gettempdir())  # the machine's temporary folder, as found at import: a run's own scratch folder
+# (grader.run.scratch) must not give it its own slots, or two runs would share uids and reap each other's notebooks
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin")
 SYSTEM_CONFIG = ("/etc/fonts",)  # read-only too: matplotlib's text needs fontconfig's configuration
 
@@ -126,9 +128,8 @@ def claim_slot() -> int:
     FIRST_UID, FIRST_UID + 1, ... whose lock file we can lock. The lock goes with the process."""
     import fcntl
 
-    folder = Path(tempfile.gettempdir())
     for slot in range(MAX_SLOTS):
-        handle = open(folder / f"backprop-grader-slot-{slot}.lock", "a")
+        handle = open(LOCKS / f"backprop-grader-slot-{slot}.lock", "a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

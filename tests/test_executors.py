@@ -125,3 +125,25 @@ def _of(uid: int) -> list[int]:
         if fields.get("Uid", "").split()[:1] == [str(uid)] and not fields.get("State", "").strip().startswith("Z"):
             found.append(int(proc.name))
     return found
+
+
+def test_two_runs_on_one_machine_never_share_a_slot(tmp_path: Path) -> None:
+    """A run's own scratch folder (tempfile.tempdir) must not give it its own slot locks: two runs
+    would then share uids, and each would kill the other's notebooks when reaping its own."""
+    import subprocess
+    import tempfile
+
+    from grader.sandbox import claim_slot
+
+    holder = subprocess.Popen([sys.executable, "-c", "from grader.sandbox import claim_slot; print(claim_slot(), flush=True); input()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        held = int(holder.stdout.readline())
+        previous, tempfile.tempdir = tempfile.tempdir, str(tmp_path)  # as grader.run.scratch() does
+        try:
+            assert claim_slot() != held
+        finally:
+            tempfile.tempdir = previous
+    finally:
+        holder.stdin.close()
+        holder.wait()
