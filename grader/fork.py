@@ -44,7 +44,8 @@ class Server:
             for folder in (self.box, self.box / "jobs"):
                 folder.chmod(0o711)
         inside = self.sandbox.path(self.box)
-        argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), "--serve"], self.box, cwd=".")
+        own_ipc = ["--own-ipc"] if self.sandbox.bwrap else []  # bubblewrap's --unshare-ipc: the server may clear it all
+        argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), "--serve", *own_ipc], self.box, cwd=".")
         with open(self.box / "server.log", "ab") as log:
             self.proc = subprocess.Popen(
                 argv, cwd=self.box, env=environment(inside), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,

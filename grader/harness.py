@@ -410,12 +410,12 @@ def main() -> None:
     run_job(sys.argv[1], channel)
 
 
-def serve() -> None:
-    """A warm server: `python -I harness.py --serve`. numpy and IPython are loaded once; for each
-    line `JOB_DIR BUDGET` on stdin it forks a child that runs that job, writing its frames to
-    JOB_DIR/frames.bin, waits at most BUDGET seconds, kills whatever the child left behind, then
-    writes an `exit` frame naming the job on its own stdout, which no child can write to. It never
-    runs student code itself."""
+def serve(own_ipc: bool) -> None:
+    """A warm server: `python -I harness.py --serve [--own-ipc]`. numpy and IPython are loaded once;
+    for each line `JOB_DIR BUDGET` on stdin it forks a child that runs that job, writing its frames to
+    JOB_DIR/frames.bin, waits at most BUDGET seconds, kills whatever the child left behind (and, in an
+    IPC namespace of its own, every System V object), then writes an `exit` frame naming the job on
+    its own stdout, which no child can write to. It never runs student code itself."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     warm = shell()
@@ -447,6 +447,8 @@ def serve() -> None:
         os.close(frames_fd)
         status, timed_out = _wait(pid, float(budget))
         _kill_descendants(pid)
+        if own_ipc:
+            clear_ipc()  # a shared memory segment must not carry one student's data to the next
         out.write(frame({"event": "exit", "job": job_dir, "returncode": status, "timed_out": timed_out}))
         out.flush()
 
@@ -473,6 +475,24 @@ def _wait(pid: int, budget: float) -> tuple[int, bool]:
     if fd is not None:
         os.close(fd)
     return os.waitstatus_to_exitcode(status), False
+
+
+def clear_ipc(owner: int | None = None) -> None:
+    """Remove the System V shared memory segments, semaphore sets and message queues of this IPC
+    namespace (only `owner`'s, when given): what one notebook leaves there must not reach the next."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    remove = {"shm": lambda i: libc.shmctl(i, 0, None), "sem": lambda i: libc.semctl(i, 0, 0), "msg": lambda i: libc.msgctl(i, 0, None)}
+    for kind, rmid in remove.items():  # 0 is IPC_RMID
+        try:
+            with open(f"/proc/sysvipc/{kind}") as table:
+                header, *rows = (line.split() for line in table)
+        except (OSError, ValueError):
+            continue
+        for row in rows:
+            if owner is None or int(row[header.index("uid")]) == owner:
+                rmid(int(row[1]))
 
 
 def _become_subreaper() -> None:
@@ -534,7 +554,7 @@ def _scan_children() -> list[int]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
-        serve()
+        serve("--own-ipc" in sys.argv[2:])
     elif sys.argv[1:2] == ["--kernel"]:
         kernel(*sys.argv[2:4])
     else:

@@ -15,9 +15,11 @@ says so; `--strict` refuses to run without all of them.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib.util
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -26,9 +28,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.harness import clear_ipc
+
 INSIDE = Path("/grading")  # where the job's directory appears inside the namespace
 FIRST_UID = 61000  # unprivileged uids FIRST_UID, FIRST_UID + 1, ...: one per notebook running at once
 MAX_SLOTS = 184  # so the uids stay below 61184, where systemd's dynamic users begin
+KEYCTL = {"x86_64": 250, "aarch64": 219}  # the keyctl system call's number
 LOCKS = Path(tempfile.gettempdir())  # the machine's temporary folder, as found at import: a run's own scratch folder
 # (grader.run.scratch) must not give it its own slots, or two runs would share uids and reap each other's notebooks
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin")
@@ -141,9 +146,11 @@ def claim_slot() -> int:
 
 
 def reap(uid: int | None) -> None:
-    """Kill every process of a notebook's `uid`, wherever it hid (a session of its own, a double fork,
-    another PID namespace), once the notebook is over: a child takes the uid and signals everything it
-    may, until nothing is left. The uid is that notebook's alone while it is graded (one per slot)."""
+    """End what a notebook's `uid` leaves behind once the notebook is over: every process, wherever it
+    hid (a session of its own, a double fork, another PID namespace), the keys of its keyrings and its
+    System V objects, so none reaches the next notebook of that uid. A child takes the uid and signals
+    everything it may until nothing is left, then clears. The uid is that notebook's alone while it
+    is graded (one per slot)."""
     if uid is None:
         return
     pid = os.fork()
@@ -153,10 +160,17 @@ def reap(uid: int | None) -> None:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
-            for _ in range(1000):  # a process forked while the last signal went round is signalled by the next
-                os.kill(-1, signal.SIGKILL)  # every process of this uid but this one
-        except ProcessLookupError:
-            code = 0  # none left
+            try:
+                for _ in range(1000):  # a process forked while the last signal went round is signalled by the next
+                    os.kill(-1, signal.SIGKILL)  # every process of this uid but this one
+            except ProcessLookupError:
+                code = 0  # none left
+            keyctl = KEYCTL.get(platform.machine())
+            if keyctl:
+                libc = ctypes.CDLL(None, use_errno=True)
+                for keyring in (-4, -5):  # KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING
+                    libc.syscall(keyctl, 7, keyring)  # KEYCTL_CLEAR
+            clear_ipc(uid)
         finally:
             os._exit(code)
     os.waitpid(pid, 0)

@@ -147,3 +147,38 @@ def test_two_runs_on_one_machine_never_share_a_slot(tmp_path: Path) -> None:
     finally:
         holder.stdin.close()
         holder.wait()
+
+
+LEAVE = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+segment = libc.shmget(0x5EC, 4096, 0o1666)  # IPC_CREAT | 0o666
+queue = libc.msgget(0x5ED, 0o1666)
+key = libc.syscall(248, b"user", b"answers", b"42", 2, ctypes.c_int(-4))  # add_key to the user keyring (x86-64)
+print("LEFT", segment >= 0, queue >= 0, key > 0)
+"""
+FIND = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+found = [name for name, there in (("shm", libc.shmget(0x5EC, 0, 0) >= 0), ("msg", libc.msgget(0x5ED, 0) >= 0),
+         ("key", libc.syscall(249, b"user", b"answers", None, 0) > 0)) if there]  # request_key
+print("FOUND", found)
+"""
+
+
+@pytest.mark.parametrize("executor", [ForkExecutor, ProcessExecutor, KernelExecutor])
+def test_nothing_a_notebook_leaves_in_the_kernel_reaches_the_next_one(tmp_path: Path, executor: type) -> None:
+    """System V shared memory and message queues, and keys in the uid's keyring: a channel between two
+    students graded one after the other in the same slot, unless cleared in between."""
+    sandbox = detect()
+    if sandbox.uid(0) is None and sandbox.bwrap is None:
+        pytest.skip("neither a uid of its own nor namespaces: notebooks share everything with the grader")
+    notebook(tmp_path / "subs" / "a_leaves.ipynb", LEAVE)
+    notebook(tmp_path / "subs" / "b_finds.ipynb", FIND)
+    runner = executor(sandbox=sandbox)
+    try:
+        results = [grade(s, load("backprop"), Options(seed=5, timeout=5), runner) for s in discover(tmp_path / "subs", tmp_path / "x")]
+    finally:
+        runner.close()
+    assert "LEFT True True True" in results[0].output  # it did leave them
+    assert "FOUND []" in results[1].output
