@@ -119,16 +119,16 @@ def _cell_report(cell: NotebookNode, index: int, nb: NotebookNode) -> dict[str, 
     error = next((o for o in cell.get("outputs", []) if o.output_type == "error"), None)
     if error is None:
         return {"event": "cell", "cell": index, "status": "ok"}
-    if error.ename == "TimeLimit":
+    if error.get("ename") == "TimeLimit":
         return {"event": "cell", "cell": index, "status": "timeout"}
-    message = f"{error.ename}: {error.evalue}".strip().rstrip(":")
+    message = f"{_text(error.get('ename'))}: {_text(error.get('evalue'))}".strip().rstrip(":")
     return {"event": "cell", "cell": index, "status": "error",
-            "error": {"type": error.ename, "message": message[:500], "where": _where(error.traceback, nb)}}
+            "error": {"type": _text(error.get("ename")), "message": message[:500], "where": _where(error.get("traceback"), nb)}}
 
 
 def _where(traceback: list[str], nb: NotebookNode) -> str:
     """'code cell 3, line 4: `return h @ W`' from the innermost cell IPython's traceback names."""
-    found = re.findall(r"Cell In\[(\d+)\], line (\d+)", _ANSI.sub("", "\n".join(traceback)))
+    found = re.findall(r"Cell In\[(\d+)\], line (\d+)", _ANSI.sub("", _text(traceback, "\n")))
     counts = _cell_of_count(nb)
     for count, line in reversed(found):
         if int(count) in counts:
@@ -145,6 +145,16 @@ def _cell_of_count(nb: NotebookNode) -> dict[int, int]:
 
 def _printed(nb: NotebookNode) -> str:
     """What the notebook showed as text, as a forked child's capture has it: streams and tracebacks."""
-    shown = {"stream": lambda o: o.text, "error": lambda o: _ANSI.sub("", "\n".join(o.traceback)) + "\n"}
+    shown = {"stream": lambda o: _text(o.get("text")), "error": lambda o: _ANSI.sub("", _text(o.get("traceback"), "\n")) + "\n"}
     return "".join(shown[o.output_type](o) for cell in nb.cells for o in cell.get("outputs", []) if o.output_type in shown)
+
+
+def _text(value: object, between: str = "") -> str:
+    """A Jupyter output's text, which a kernel's message (the notebook's code can send its own) may
+    give as a string, a list of strings, or anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return between.join(_text(v) for v in value)
+    return "" if value is None else repr(value)
 

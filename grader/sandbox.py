@@ -34,8 +34,9 @@ INSIDE = Path("/grading")  # where the job's directory appears inside the namesp
 FIRST_UID = 61000  # unprivileged uids FIRST_UID, FIRST_UID + 1, ...: one per notebook running at once
 MAX_SLOTS = 184  # so the uids stay below 61184, where systemd's dynamic users begin
 KEYCTL = {"x86_64": 250, "aarch64": 219}  # the keyctl system call's number
-LOCKS = Path(tempfile.gettempdir())  # the machine's temporary folder, as found at import: a run's own scratch folder
-# (grader.run.scratch) must not give it its own slots, or two runs would share uids and reap each other's notebooks
+# Where slot locks live: one folder for the whole machine, whatever $TMPDIR a run has or its own scratch
+# folder (grader.run.scratch) is, or two runs would take the same uids and reap each other's notebooks.
+LOCKS = Path("/tmp") if os.path.isdir("/tmp") else Path(tempfile.gettempdir())
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin")
 SYSTEM_CONFIG = ("/etc/fonts",)  # read-only too: matplotlib's text needs fontconfig's configuration
 

@@ -128,15 +128,17 @@ def _of(uid: int) -> list[int]:
 
 
 def test_two_runs_on_one_machine_never_share_a_slot(tmp_path: Path) -> None:
-    """A run's own scratch folder (tempfile.tempdir) must not give it its own slot locks: two runs
-    would then share uids, and each would kill the other's notebooks when reaping its own."""
+    """Neither a run's $TMPDIR nor its own scratch folder (tempfile.tempdir) may give it its own slot
+    locks: two runs would then share uids, and each would kill the other's notebooks when reaping."""
     import subprocess
     import tempfile
 
     from grader.sandbox import claim_slot
 
+    (tmp_path / "elsewhere").mkdir()
     holder = subprocess.Popen([sys.executable, "-c", "from grader.sandbox import claim_slot; print(claim_slot(), flush=True); input()"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "TMPDIR": str(tmp_path / "elsewhere")})  # another run, with a $TMPDIR of its own
     try:
         held = int(holder.stdout.readline())
         previous, tempfile.tempdir = tempfile.tempdir, str(tmp_path)  # as grader.run.scratch() does

@@ -305,6 +305,10 @@ KERNEL_FORGERIES = {  # messages on the kernel's own sockets, in forms nbclient 
     "display": "k = get_ipython().kernel\nk.session.send(k.iopub_socket, 'display_data', content={'data': 5}, parent=k.get_parent('shell'))",
     "stream": "k = get_ipython().kernel\nk.session.send(k.iopub_socket, 'stream', content={'name': 7}, parent=k.get_parent('shell'))",
     "error": "k = get_ipython().kernel\nk.session.send(k.iopub_socket, 'error', content={}, parent=k.get_parent('shell'))",
+    "listtext": "k = get_ipython().kernel\nk.session.send(k.iopub_socket, 'stream', {'name': 'stdout', 'text': ['list ', 'text\\n']}, "
+                "parent=k.get_parent(), ident=b'stream.stdout')",  # valid for nbformat: it is kept, and must not break the output
+    "tracelist": "k = get_ipython().kernel\nk.session.send(k.iopub_socket, 'error', {'ename': ['E'], 'evalue': 5, 'traceback': [['x'], 7]}, "
+                 "parent=k.get_parent(), ident=b'error')",
 }
 
 
@@ -317,9 +321,11 @@ def test_malformed_jupyter_messages_are_that_submissions_error(tmp_path):
     assert done.returncode == 0, done.stderr
     grades = pd.read_csv(tmp_path / "reports" / "grades.csv").set_index("student_id")
     assert grades.loc["ada", "total"] == 18
-    for name in KERNEL_FORGERIES:
+    for name in ("display", "stream", "error"):
         assert grades.loc[name, "status"] == "error" and grades.loc[name, "total"] == 0
         assert "a Jupyter message the grader cannot read" in (tmp_path / "reports" / "feedback" / f"{name}.md").read_text()
+    assert grades.loc["listtext", "total"] == 18 and "list text" in (tmp_path / "reports" / "feedback" / "listtext.md").read_text()
+    assert grades.loc["tracelist", "status"] in ("ok", "error")  # whatever nbclient makes of it, the run completes
 
 
 def test_a_killed_run_resumes_and_its_reports_equal_an_uninterrupted_runs(tmp_path):
