@@ -31,6 +31,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 MAX_ELEMENTS = 1_000_000  # a result larger than this is not an answer to any exercise here
+MAX_DEPTH = 32  # tuples, lists and dicts nested deeper than this are not an answer either
+MAX_RESULT = 2**20  # bytes one call's result may take on the channel (answers here take a few KiB)
 BLOCKED = ("grader", "reference")
 JOB_FILE = "job.bin"
 FRAMES_FILE = "frames.bin"  # where a warm server's child writes its frames
@@ -39,8 +41,10 @@ FRAMES_FILE = "frames.bin"  # where a warm server's child writes its frames
 # ---- the codec: nested tuples/lists/dicts of arrays and numbers <-> JSON and raw array bytes ----
 
 
-def encode(value: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+def encode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> dict[str, Any]:
     """A JSON-able description of `value`; its arrays go into `arrays` (so no pickle is ever needed)."""
+    if depth > MAX_DEPTH:
+        return {"other": f"a value nested more than {MAX_DEPTH} deep"}
     if isinstance(value, np.ndarray):  # the common case first
         if value.dtype.kind not in "biuf":
             return {"other": f"ndarray of dtype {value.dtype}", "shape": list(value.shape)}
@@ -53,10 +57,10 @@ def encode(value: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         key = f"a{len(arrays)}"
         arrays[key] = np.asarray(value)
         return {"array": key}
-    if isinstance(value, (tuple, list)):
-        return {"seq": [encode(v, arrays) for v in value], "kind": type(value).__name__}
+    if isinstance(value, (tuple, list)):  # a namedtuple is a tuple
+        return {"seq": [encode(v, arrays, depth + 1) for v in value], "kind": "list" if isinstance(value, list) else "tuple"}
     if isinstance(value, dict):
-        return {"map": {str(k): encode(v, arrays) for k, v in value.items()}}
+        return {"map": {str(k): encode(v, arrays, depth + 1) for k, v in value.items()}}
     if value is None:
         return {"none": True}
     return {"other": type(value).__name__}
@@ -209,7 +213,11 @@ class Run:
         return ""
 
     def describe(self, exc: BaseException) -> dict[str, str]:
-        text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+        try:
+            shown = str(exc)
+        except BaseException:  # an exception whose own __str__ raises
+            shown = "(its message cannot be turned into text)"
+        text = f"{type(exc).__name__}: {shown}".strip().rstrip(":")
         return {"type": type(exc).__name__, "message": text[:500], "where": self.where(exc)}
 
     def run_cells(self) -> None:
@@ -252,10 +260,19 @@ class Run:
             return {"status": "timeout"}
         except BaseException as exc:  # the student's exception, SystemExit included, is a result
             return {"status": "raised", "error": self.describe(exc)}
+        before = len(arrays)
         try:
-            return {"status": "ok", "result": encode(result, arrays), "inputs_after": encode(args, arrays)}
+            report = {"status": "ok", "result": encode(result, arrays), "inputs_after": encode(args, arrays)}
         except Exception as exc:  # a result whose own methods misbehave
-            return {"status": "raised", "error": {"type": "BadResult", "message": str(exc)[:500], "where": ""}}
+            for key in list(arrays)[before:]:
+                del arrays[key]
+            return {"status": "raised", "error": {"type": "BadResult", "message": f"{type(exc).__name__} while sending the result back", "where": ""}}
+        size = len(json.dumps(report)) + sum(a.nbytes for a in list(arrays.values())[before:])
+        if size > MAX_RESULT:  # far larger than any answer: say so, instead of flooding the channel
+            for key in list(arrays)[before:]:
+                del arrays[key]
+            report = {"status": "ok", "result": {"other": f"a value of {size} bytes"}, "inputs_after": encode(args, arrays)}
+        return report
 
 
 def confine(limits: dict[str, int], uid: int | None) -> None:

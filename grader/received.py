@@ -69,6 +69,8 @@ def read_frames(reports: list[tuple[Any, Any]], job: Job) -> Execution:
                     execution.missing[exercise] = missing
                 execution.calls[exercise] = calls
             elif event == "done" and set(report) == {"event"}:
+                if cells_done != len(job.cells) or set(execution.calls) != {c.exercise for c in job.calls}:
+                    raise Malformed("a report that the notebook is done before every cell and exercise was reported")
                 execution.status = "ok"
             elif event == "malformed":
                 raise Malformed(report.get("why", "a frame that is not a message of the harness"))
@@ -79,7 +81,7 @@ def read_frames(reports: list[tuple[Any, Any]], job: Job) -> Execution:
         execution.status, execution.calls, execution.missing = "error", {}, {}
         execution.message = (
             f"the notebook sent results the grader did not ask for or cannot read ({why}), so none of its results "
-            "is used: a notebook's code must not write on the grader's result channel"
+            "is used (a notebook's code must not write on the grader's result channel)"
         )
         return execution
     if execution.status != "ok":
@@ -139,7 +141,7 @@ def _value(spec: Any, arrays: Any) -> Any:
 
 
 def _check(spec: Any, arrays: Any, depth: int) -> None:
-    if depth > 32 or not isinstance(spec, dict) or len(spec) != (2 if "seq" in spec or ("other" in spec and "shape" in spec) else 1):
+    if depth > harness.MAX_DEPTH + 1 or not isinstance(spec, dict) or len(spec) != (2 if "seq" in spec or ("other" in spec and "shape" in spec) else 1):
         raise Malformed("a returned value described in another form than the harness's")
     if "array" in spec:
         if spec["array"] not in arrays:

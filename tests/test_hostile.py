@@ -107,6 +107,17 @@ HOSTILE |= {
     "swallow_call": "import time\ndef relu_forward(a):\n    while True:\n        try:\n            time.sleep(5)\n        except:\n            pass",
 }
 
+# Odd but honest return values and exceptions: graded as what they are, never called tampering.
+ODD = {
+    "namedtuple": ("from collections import namedtuple\nGrads = namedtuple('Grads', 'dL_dh dL_dW dL_db')\n_lb = linear_backward\n"
+                   "def linear_backward(dL_da, h, W, b):\n    return Grads(*_lb(dL_da, h, W, b))", None),
+    "deep": ("def relu_forward(a):\n    x = a\n    for _ in range(40):\n        x = [x]\n    return x", "relu_forward"),
+    "wide": ("def relu_forward(a):\n    return {f'k{i}': i for i in range(200_000)}", "relu_forward"),
+    "badstr": ("class Weird(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\n"
+               "def relu_forward(a):\n    raise Weird()", "relu_forward"),
+}
+HOSTILE |= {name: cell for name, (cell, _) in ODD.items()}
+
 # Text a student controls, in every place text comes out of a notebook.
 HOSTILE |= {
     "surrogates": 'import sys\ndef relu_forward(a):\n    raise ValueError("lone \\ud800 surrogate")\n'
@@ -253,6 +264,14 @@ def test_a_function_that_kills_its_process(class_run):
     assert grades.loc["selfkill", "status"] == "crashed"
     assert "SIGKILL" in class_run["feedback"]["selfkill"] and "relu_forward" in class_run["feedback"]["selfkill"]
     assert grades.loc["selfkill", "linear_forward"] == 1  # graded before the crash, kept
+
+
+@pytest.mark.parametrize("student", ODD)
+def test_odd_but_honest_results_are_graded_as_what_they_are(class_run, student):
+    row, broken = class_run["grades"].loc[student], ODD[student][1]
+    assert row.status == "ok", (student, class_run["feedback"][student][:500])
+    assert row.total == 18 if broken is None else (row[broken] == 0 and row.total == 18 - 1 - 4)  # relu_forward, and the network using it
+    assert "result channel" not in class_run["feedback"][student]
 
 
 @pytest.mark.parametrize("student", [*LINKS, "copycat"])
