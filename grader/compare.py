@@ -7,6 +7,7 @@ computed in float32 passes and a wrong one does not.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -16,6 +17,7 @@ import numpy as np
 from grader.harness import Opaque
 
 MAX_PARTS_SHOWN = 2  # of a tuple's or dict's wrong parts, the message describes this many
+KEYS_SHOWN = 8  # of a returned dict's keys, a message names this many (40 characters of each)
 
 # Given the expected array, the student's array and the output's name, say what the mistake is:
 # (code, message), or None. The grader passes `grader.diagnose`; comparison works without one.
@@ -118,7 +120,9 @@ def describe(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return f"a {type(value).__name__} of {len(value)} value{'s' * (len(value) != 1)}"
     if isinstance(value, dict):
-        return f"a dict with keys {', '.join(map(str, value)) or '(none)'}"
+        keys = [str(k)[:40] for k in itertools.islice(value, KEYS_SHOWN + 1)]
+        more = f", ... ({len(value)} keys)" if len(keys) > KEYS_SHOWN else ""
+        return f"a dict with keys {', '.join(keys[:KEYS_SHOWN]) or '(none)'}{more}"
     if value is None:
         return "None (did the function forget to return?)"
     return f"a value of type {value.type_name if isinstance(value, Opaque) else type(value).__name__}"

@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     from grader.run import SubmissionResult
 
 MAX_OUTPUT_LINES = 40
-_MARKDOWN = re.compile(r"([\\`*\[\]<>|#!~{}]|(?<!\w)_|_(?!\w))")  # an _ inside a word (dL_dW) is no emphasis
+# Every character Markdown may read as syntax, and an _ unless it stands between two letters or digits
+# (dL_dW is no emphasis, but the runs of ___x___ or __init__ are). & too, or an entity would be decoded.
+_MARKDOWN = re.compile(r"([\\`*\[\]<>|#!~{}&]|(?<![^\W_])_|_(?![^\W_]))")
 
 
 def text(value: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from grader.compare import Explain, Tolerance, changed_inputs, compare, describe
 from grader.diagnose import Context, diagnose, diagnose_error
 from grader.job import Call
+from grader.received import safe_text
 from grader.spec import Exercise
 from grader.trials import Trial, flat
 
@@ -37,7 +38,7 @@ class ExerciseResult:
 
 def grade_trial(exercise: Exercise, trial: Trial, call: Call) -> TrialResult:
     def result(verdict: str, message: str = "", err: float | None = None, diagnosis: str = "") -> TrialResult:
-        return TrialResult(exercise.id, trial.index, trial.shapes, verdict, err, message, diagnosis)
+        return TrialResult(exercise.id, trial.index, trial.shapes, verdict, err, safe_text(message), diagnosis)  # at most 2000 characters
 
     fn = exercise.function
     if call.status == "timeout":

@@ -28,6 +28,7 @@ from grader.spec import Assignment
 REPORTS = ("grades.csv", "exercises.csv", "trials.csv")  # streamed a block at a time
 OVERVIEWS = ("index.html", "lms.csv")  # written from the summaries at the end
 BLOCK = 100  # submissions whose rows go to pandas at once
+FORMULA = ("=", "+", "-", "@", "\t", "\r")  # how a spreadsheet cell that it would run as a formula begins
 
 
 def tables(results: list[SubmissionResult], assignment: Assignment, seed: int | str) -> dict[str, pd.DataFrame]:
@@ -73,7 +74,7 @@ def write_reports(results: Graded | Sequence[SubmissionResult], assignment: Assi
                 files = {name: stack.enter_context(open(staging / name, "w", encoding="utf-8", newline="")) for name in REPORTS}
                 for index, block in enumerate(_blocks(results)):
                     for name, frame in tables(block, assignment, seed).items():
-                        frame.to_csv(files[name], index=False, header=index == 0)
+                        inert(frame).to_csv(files[name], index=False, header=index == 0)
                     for result in block:
                         text = feedback(result, assignment)
                         (staging / "feedback" / f"{result.student_id}.md").write_text(text, encoding="utf-8")
@@ -92,7 +93,15 @@ def write_reports(results: Graded | Sequence[SubmissionResult], assignment: Assi
 
 def _write_overviews(staging: Path, summaries: list[SubmissionResult], assignment: Assignment, seed: int | str) -> None:
     (staging / "index.html").write_text(index_html(summaries, assignment, seed), encoding="utf-8")
-    pd.DataFrame(canvas_rows(summaries, assignment)).to_csv(staging / "lms.csv", index=False)
+    inert(pd.DataFrame(canvas_rows(summaries, assignment))).to_csv(staging / "lms.csv", index=False)
+
+
+def inert(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell that a spreadsheet would run as a formula (=, +, -, @ first: a
+    student named `=HYPERLINK(...)`) prefixed with ', which shows it as text."""
+    for column in [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]:
+        frame[column] = frame[column].map(lambda v: f"'{v}" if isinstance(v, str) and v[:1] in FORMULA else v)
+    return frame
 
 
 def _blocks(results: Iterable[SubmissionResult]) -> Iterator[list[SubmissionResult]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import subprocess
@@ -94,6 +95,17 @@ def test_the_terminal_shows_a_students_text_as_text(tmp_path):
     done = grader_cli("check", "mark.ipynb", cwd=tmp_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "[/bold]" in done.stdout and "[link=https://example.org]click" in "".join(done.stdout.split()) and "\x1b" not in done.stdout
+
+
+def test_no_report_cell_is_a_spreadsheet_formula(tmp_path):
+    for name in ("=HYPERLINK(\"evil\",\"click\")", "+1+1", "-2", "@SUM(A1)", "ada"):
+        notebook(tmp_path / "subs" / f"{name}.ipynb")
+    done = grader_cli("run", "subs", "--out", "out", "--seed", "1", "--assignment", str(TINY), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for report in ("grades.csv", "exercises.csv", "trials.csv", "lms.csv"):
+        cells = [c for row in csv.reader(open(tmp_path / "out" / report, encoding="utf-8")) for c in row]
+        assert not any(c[:1] in "=+-@" and c[:1] for c in cells), report
+        assert "'=HYPERLINK(\"evil\",\"click\")" in cells and "'-2" in cells and "ada" in cells, report
 
 
 def test_an_unreadable_seed_file_is_a_clear_error(tmp_path):

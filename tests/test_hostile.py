@@ -125,7 +125,7 @@ HOSTILE |= {
     "controls": 'import os\nprint("\\x1b[31mred\\x1b[0m\\x07\\x00\\x08 \\u202eevil \\r overwritten")\nos.write(1, b"\\xff\\xfe not UTF-8\\n")\n'
                 'def relu_backward(dL_dh, a):\n    raise RuntimeError("\\x1b]0;title\\x07\\x00 \\u2066hidden\\u2069 \\ud83d")',
     "markup": 'import numpy as np\nclass Evil: pass\nEvil.__name__ = "<img src=x onerror=alert(2)>"\n'
-              'def relu_forward(a):\n    raise ValueError("<script>alert(1)</script> **bold** [x](javascript:alert(1)) | col |")\n'
+              'def relu_forward(a):\n    raise ValueError("<script>alert(1)</script> **bold** [x](javascript:alert(1)) | col | (___strong___) __em__ &lt;b&gt;")\n'
               'def linear_forward(h, W, b):\n    return {"<b>\\ud800</b>": h, "`k`": 1}\n'
               'def relu_jacobian(a):\n    return Evil()\n'
               'print("</pre><script>alert(3)</script>\\n```\\n# heading")',
@@ -313,6 +313,7 @@ def test_text_a_student_controls_is_written_as_safe_text(class_run, student):
         page = (reports / "feedback" / "markup.html").read_text()
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "**bold**" in page and "[x](javascript:alert(1))" in page
         assert "<strong>bold</strong>" not in page and "href" not in page  # Markdown in a message stays text too
+        assert "<strong>strong</strong>" not in page and "<em>" not in page and "(___strong___) __em__ &amp;lt;b&amp;gt;" in page
         assert "<img src=x onerror=alert(2)>" in messages[("markup", "relu_jacobian")]  # the type's name, as text
     if student == "surrogates":
         assert "lone \ufffd surrogate" in messages[("surrogates", "relu_forward")]
