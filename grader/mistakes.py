@@ -3,7 +3,8 @@
 Every entry is computed from the right answer and the trial's inputs alone, so the catalogue
 applies to any exercise, a built-in one or an instructor's own. The grader uses it twice: a trial is
 graded on only if every entry fails it (`grader.trials`), so a known mistake never passes by chance,
-and a wrong answer that matches an entry is named (`grader.diagnose`).
+and a wrong answer that matches an entry is named (`grader.diagnose`). `OP_MISTAKES` are mistakes
+made inside a network, in one of its ops.
 
 This module imports nothing of the grader: the tests run this very file inside notebooks, to make
 each catalogued mistake for real.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -27,6 +28,15 @@ class Wrong:
     code: str  # transpose, axes_order, sign, double, half, mean_not_sum, times_batch, mask_only, returned_input
     detail: str  # which one: the axes order "(1, 0)" or the input's name "a"; "" when the code says it all
     value: np.ndarray
+
+
+# Mistakes inside a network: an op's backward (its VJP) made wrong, as a student's own relu_backward
+# makes it where their network calls it. Listed are those a network's inputs can hide: relu's Θ
+# ignored changes nothing where every unit is active (a scaled VJP, by contrast, changes every
+# gradient behind it, always). The grader computes the reference network with it (reference.tape.replaced).
+OP_MISTAKES: dict[str, dict[str, Callable[..., tuple[np.ndarray, ...]]]] = {
+    "relu": {"returned_input": lambda grad_out, a: (np.asarray(grad_out, dtype=np.float64),)},  # dL/da = dL/dh
+}
 
 
 def wrong_answers(right: np.ndarray, inputs: dict[str, np.ndarray], batch: int | None) -> Iterator[Wrong]:

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from grader.compare import Tolerance
-from grader.mistakes import from_inputs, reordered, scalings, wrong_answers
+from grader.mistakes import OP_MISTAKES, from_inputs, reordered, scalings, wrong_answers
 from grader.spec import Args, Exercise, SpecError
 
 KINK_MARGIN = 0.1  # `nonzero` inputs keep this far from 0, where relu's Θ(0) convention would matter
@@ -132,8 +132,9 @@ def _nonzero(values: np.ndarray) -> np.ndarray:
 
 def passing(exercise: Exercise, trial: Trial, mistakes: frozenset[Key] | None) -> Iterator[Key]:
     """The catalogued wrong answers (among `mistakes`; None: all of them) that this trial cannot tell
-    from the right answer: each is within the exercise's tolerance, times MARGIN, of the right answer. A wrong answer that is the right one times c is off by |c − 1| max|right|,
-    which needs no array; entries that are no mistake here are not even computed."""
+    from the right answer: each is within the exercise's tolerance, times MARGIN, of the right answer.
+    A wrong answer that is the right one times c is off by |c − 1| max|right|, which needs no array;
+    entries that are no mistake here are not even computed."""
     inputs, tolerance = dict(flat(trial.args)), Tolerance(exercise.rtol, exercise.atol)
     wanted = _by_leaf(mistakes) if mistakes is not None else None
     for where, right in leaves(trial.expected):
@@ -150,6 +151,30 @@ def passing(exercise: Exercise, trial: Trial, mistakes: frozenset[Key] | None) -
             if (mine is None or (wrong.code, wrong.detail) in mine) and wrong.value.shape == right.shape:
                 if np.abs(wrong.value - right).max(initial=0.0) <= bound:
                     yield where, wrong.code, wrong.detail
+    for op_name, code, vjp in _op_mistakes():  # made everywhere the network uses the op: the whole answer must differ
+        key: Key = ((), code, f"inside {op_name}")
+        wrong = _within(exercise, trial, op_name, vjp) if mistakes is None or key in mistakes else None
+        if wrong is not None and all(
+            value.shape == right.shape and np.abs(value - right).max(initial=0.0) <= MARGIN * tolerance.bound(right)
+            for (_, right), (_, value) in zip(leaves(trial.expected), leaves(wrong))
+        ):
+            yield key
+
+
+def _op_mistakes() -> list[tuple[str, str, Any]]:
+    return [(op_name, code, vjp) for op_name, codes in OP_MISTAKES.items() for code, vjp in codes.items()]
+
+
+def _within(exercise: Exercise, trial: Trial, op_name: str, vjp: Any) -> Any:
+    """The reference's answer to the trial with `op_name`'s backward replaced by a mistaken one: the
+    answer of a network built on a student's mistaken op (None if the reference cannot give one)."""
+    from reference.tape import replaced  # the grader's side alone: the student kit never draws trials
+
+    try:
+        with replaced(op_name, vjp):
+            return exercise.expected(trial.args)
+    except Exception:
+        return None
 
 
 @functools.cache
@@ -164,7 +189,8 @@ def _by_leaf(mistakes: frozenset[Key]) -> dict[tuple[Any, ...], frozenset[tuple[
 def catalogue(exercise: Exercise, trial: Trial) -> set[Key]:
     """Every catalogued wrong answer of this trial, passing or not."""
     inputs = dict(flat(trial.args))
-    return {(where, w.code, w.detail) for where, right in leaves(trial.expected) for w in wrong_answers(right, inputs, trial.batch)}
+    keys = {(where, w.code, w.detail) for where, right in leaves(trial.expected) for w in wrong_answers(right, inputs, trial.batch)}
+    return keys | {((), code, f"inside {op}") for op, code, _ in _op_mistakes()}
 
 
 @functools.cache

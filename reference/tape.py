@@ -8,8 +8,10 @@ before it (Eq. 30).
 
 from __future__ import annotations
 
+import contextlib
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
@@ -61,10 +63,26 @@ class Tape:
             upstream = grads.get(record.output)
             if upstream is None:
                 continue
-            for source, grad_in in zip(record.inputs, record.op.vjp(upstream, *_values(record.inputs))):
+            vjp = _replaced.get().get(record.op.name, record.op.vjp)
+            for source, grad_in in zip(record.inputs, vjp(upstream, *_values(record.inputs))):
                 if isinstance(source, Var):
                     grads[source] = grads[source] + grad_in if source in grads else grad_in
         return grads
+
+
+_replaced: ContextVar[dict[str, Callable[..., tuple[np.ndarray, ...]]]] = ContextVar("replaced", default={})
+
+
+@contextlib.contextmanager
+def replaced(op_name: str, vjp: Callable[..., tuple[np.ndarray, ...]]) -> Iterator[None]:
+    """Within this block, backward passes use `vjp(grad_out, *inputs)` for every op named `op_name`:
+    the gradients a network would get from a mistaken backward of that op (a grader asks, to draw
+    inputs on which such a network's answer differs from the right one)."""
+    token = _replaced.set({**_replaced.get(), op_name: vjp})
+    try:
+        yield
+    finally:
+        _replaced.reset(token)
 
 
 def jacobian(fn: Callable[..., Var], *inputs: object) -> np.ndarray | tuple[np.ndarray, ...]:

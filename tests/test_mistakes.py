@@ -89,10 +89,13 @@ def graded_prefix(exercise: Exercise) -> tuple[Any, ...]:
 
 
 def targets(assignment: Assignment) -> dict[str, list[Target]]:
-    """Every mistake of every exercise's plan, by function, in the student's return value."""
+    """Every mistake of every exercise's plan, by function, in the student's return value (those made
+    inside a network's op are made by the student's op function: see the test below)."""
     found: dict[str, set[Target]] = {}
     for e in assignment.exercises:
-        found.setdefault(e.function, set()).update(Target(e.function, graded_prefix(e) + w, c, d) for w, c, d in plan(e).mistakes)
+        found.setdefault(e.function, set()).update(
+            Target(e.function, graded_prefix(e) + w, c, d) for w, c, d in plan(e).mistakes if not d.startswith("inside ")
+        )
     return {f: sorted(t, key=repr) for f, t in found.items()}
 
 
@@ -191,6 +194,8 @@ def test_the_classic_mistakes_score_zero_on_the_exercise_they_break_and_copies_s
 
     for i, in_place in enumerate(("dL_dh[a <= 0] = 0", "dL_dh *= (a > 0)", "np.multiply(dL_dh, a > 0, out=dL_dh)")):
         notebook(subs / f"inplace{i}.ipynb", f"def relu_backward(dL_dh, a):\n    {in_place}\n    return dL_dh")
+    for i in range(4):  # Θ ignored: wrong in relu_backward, and in the network that calls it, whatever its units do
+        notebook(subs / f"theta{i}.ipynb", "def relu_backward(dL_dh, a):\n    return dL_dh.copy()")
     assignment = load("backprop")
     totals = set()
     for seed in (1, 2, 3, 4):
@@ -199,10 +204,28 @@ def test_the_classic_mistakes_score_zero_on_the_exercise_they_break_and_copies_s
             if result.student_id.startswith("inplace"):  # modifies its input wherever some a < 0: every trial
                 assert scores["relu_backward"] == 0 and result.total == 17, result.student_id
                 continue
+            if result.student_id.startswith("theta"):
+                assert scores["relu_backward"] == scores["mlp_backward"] == 0 and result.total == 13, (seed, result.student_id)
+                continue
             assert scores["linear_backward_W"] == scores["relu_backward"] == scores["sqerr_forward"] == 0
             assert scores["linear_backward_batched"] == scores["mlp_backward"] == 0  # the same functions, used again
             totals.add(round(result.total, 9))
     assert totals == {18 - 1 - 1 - 1 - 2 - 4}
+
+
+def test_a_mistaken_relu_backward_breaks_the_column_network_on_every_seed(tmp_path):
+    """The network of backprop-columns calls the student's relu_backward: with Θ ignored it is wrong
+    wherever a hidden unit is inactive, and every trial has one."""
+    columns = load("backprop-columns")
+    (tmp_path / "subs").mkdir()
+    nb = nbformat.read(columns.path / "solution.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("def relu_backward(dJ_da, z):\n    return dJ_da.copy()"))
+    for i in range(6):
+        nbformat.write(nb, tmp_path / "subs" / f"s{i}.ipynb")
+    for seed in (1, 2, 3):
+        for result in grade_all(tmp_path / "subs", columns, Options(seed=seed, timeout=5, jobs=2)):
+            scores = {e.exercise: e.score for e in result.exercises}
+            assert scores["relu_backward"] == scores["net_backward"] == 0, (seed, result.student_id)
 
 
 def test_all_or_nothing_scoring_from_the_spec(tmp_path):
