@@ -23,7 +23,7 @@ import numpy as np
 from grader import harness
 from grader.job import Execution, Job
 from grader.received import read_frames, safe_text
-from grader.sandbox import Limits, Sandbox, claim_slot, detect, reap
+from grader.sandbox import Limits, Sandbox, claim_slot, detect
 
 OUTPUT_CAP = 64 * 1024  # bytes of the notebook's printed output kept for feedback
 FRAMES_CAP = Limits.file_size  # bytes of frames read from one notebook: as much as its file size limit lets it write
@@ -67,7 +67,7 @@ class ProcessExecutor:
             argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), str(inside / harness.JOB_FILE)], box)
             capture, frames = Path(tmp) / "output.txt", Path(tmp) / harness.FRAMES_FILE
             returncode, timed_out = self._run(argv, box / "work", environment(inside), capture, frames, seconds)
-            reap(uid)  # what left the process group (a session of its own)
+            self.sandbox.end(uid)  # without namespaces, what left the process group (a session of its own)
             return finish(read_frames(messages_in(frames), job), read_capped(capture), returncode, timed_out, seconds)
 
     def _run(self, argv: list[str], work: Path, env: dict[str, str], capture: Path, frames: Path, budget: float) -> tuple[int, bool]:

@@ -25,7 +25,7 @@ from grader import harness
 from grader.execute import STARTUP_GRACE, budget, environment, finish, kill_group, messages_in, read_capped, stage
 from grader.job import Execution, Job
 from grader.received import read_frames
-from grader.sandbox import Limits, Sandbox, claim_slot, detect, reap
+from grader.sandbox import Limits, Sandbox, claim_slot, detect
 
 
 class Server:
@@ -44,8 +44,8 @@ class Server:
             for folder in (self.box, self.box / "jobs"):
                 folder.chmod(0o711)
         inside = self.sandbox.path(self.box)
-        own_ipc = ["--own-ipc"] if self.sandbox.bwrap else []  # bubblewrap's --unshare-ipc: the server may clear it all
-        argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), "--serve", *own_ipc], self.box, cwd=".")
+        own = ["--own-namespaces"] if self.sandbox.bwrap else []  # bubblewrap's: the server may clear them all
+        argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), "--serve", *own], self.box, cwd=".")
         with open(self.box / "server.log", "ab") as log:
             self.proc = subprocess.Popen(
                 argv, cwd=self.box, env=environment(inside), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
@@ -72,7 +72,7 @@ class Server:
             reports = messages_in(frames)
             return finish(read_frames(reports, job), read_capped(job_dir / "output.txt"), ended["returncode"], ended["timed_out"], seconds)
         finally:
-            reap(self.uid)  # what escaped the server's own reaping (a chain of double forks)
+            self.sandbox.end(self.uid)  # without namespaces, what escaped the server's own reaping
             shutil.rmtree(job_dir, ignore_errors=True)
 
     def _wait_exit(self, job: str, seconds: float) -> dict | None:

@@ -14,6 +14,7 @@ place.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib.machinery
 import json
@@ -427,12 +428,13 @@ def main() -> None:
     run_job(sys.argv[1], channel)
 
 
-def serve(own_ipc: bool) -> None:
-    """A warm server: `python -I harness.py --serve [--own-ipc]`. numpy and IPython are loaded once;
-    for each line `JOB_DIR BUDGET` on stdin it forks a child that runs that job, writing its frames to
-    JOB_DIR/frames.bin, waits at most BUDGET seconds, kills whatever the child left behind (and, in an
-    IPC namespace of its own, every System V object), then writes an `exit` frame naming the job on
-    its own stdout, which no child can write to. It never runs student code itself."""
+def serve(own_namespaces: bool) -> None:
+    """A warm server: `python -I harness.py --serve [--own-namespaces]`. numpy and IPython are loaded
+    once; for each line `JOB_DIR BUDGET` on stdin it forks a child that runs that job, writing its
+    frames to JOB_DIR/frames.bin, waits at most BUDGET seconds, kills whatever the child left behind
+    (in namespaces of its own: every other process there, and every System V object), then writes an
+    `exit` frame naming the job on its own stdout, which no child can write to. It never runs student
+    code itself."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     warm = shell()
@@ -464,7 +466,8 @@ def serve(own_ipc: bool) -> None:
         os.close(frames_fd)
         status, timed_out = _wait(pid, float(budget))
         _kill_descendants(pid)
-        if own_ipc:
+        if own_namespaces:  # what escaped the list of descendants (a chain of double forks), and what is no process
+            sweep()
             clear_ipc()  # a shared memory segment must not carry one student's data to the next
         out.write(frame({"event": "exit", "job": job_dir, "returncode": status, "timed_out": timed_out}))
         out.flush()
@@ -492,6 +495,18 @@ def _wait(pid: int, budget: float) -> tuple[int, bool]:
     if fd is not None:
         os.close(fd)
     return os.waitstatus_to_exitcode(status), False
+
+
+SWEEPS = 4  # rounds of SIGKILL to every process that may be signalled: one forked during a round gets the next
+
+
+def sweep() -> None:
+    """SIGKILL every process this one may signal but itself and its namespace's init, a few times
+    over. Only where that is a notebook's leftovers alone: in a PID namespace of the notebook's own
+    (as root there), or as the notebook's uid (`grader.sandbox.reap`)."""
+    with contextlib.suppress(ProcessLookupError):  # none left (some kernels never say so: hence a fixed count)
+        for _ in range(SWEEPS):
+            os.kill(-1, signal.SIGKILL)
 
 
 def clear_ipc(owner: int | None = None) -> None:
@@ -571,7 +586,7 @@ def _scan_children() -> list[int]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
-        serve("--own-ipc" in sys.argv[2:])
+        serve("--own-namespaces" in sys.argv[2:])
     elif sys.argv[1:2] == ["--kernel"]:
         kernel(*sys.argv[2:4])
     else:

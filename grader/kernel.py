@@ -31,7 +31,7 @@ from grader import harness
 from grader.execute import STARTUP_GRACE, budget, cap, environment, finish, kill_group, messages_in, stage
 from grader.job import Execution, Job
 from grader.received import read_frames
-from grader.sandbox import Limits, Sandbox, claim_slot, detect, reap
+from grader.sandbox import Limits, Sandbox, claim_slot, detect
 
 SAFETY = 5.0  # seconds past a cell's own alarm before nbclient gives up on the kernel
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -108,7 +108,7 @@ class KernelExecutor:
                     returncode = process.poll()
                     kill_group(process.pid)
                     process.wait()
-                reap(uid)  # what left the kernel's process group (a session of its own)
+                self.sandbox.end(uid)  # without namespaces, what left the kernel's process group
             frames = box / harness.FRAMES_FILE
             reports += messages_in(frames)
             return finish(read_frames(reports, job), cap(_printed(nb)), returncode, timed_out, seconds)

@@ -21,14 +21,13 @@ import importlib.util
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.harness import clear_ipc
+from grader.harness import clear_ipc, sweep
 
 INSIDE = Path("/grading")  # where the job's directory appears inside the namespace
 FIRST_UID = 61000  # unprivileged uids FIRST_UID, FIRST_UID + 1, ...: one per notebook running at once
@@ -90,6 +89,12 @@ class Sandbox:
         """Where the job's directory is, as the notebook's process sees it."""
         return INSIDE if self.bwrap else box
 
+    def end(self, uid: int | None) -> None:
+        """After a notebook: without the namespaces (which end, or whose server sweeps, everything a
+        notebook started), end what its uid left behind."""
+        if self.bwrap is None:
+            reap(uid)
+
     def uid(self, slot: int) -> int | None:
         return FIRST_UID + slot if self.own_uids else None
 
@@ -150,8 +155,8 @@ def reap(uid: int | None) -> None:
     """End what a notebook's `uid` leaves behind once the notebook is over: every process, wherever it
     hid (a session of its own, a double fork, another PID namespace), the keys of its keyrings and its
     System V objects, so none reaches the next notebook of that uid. A child takes the uid and signals
-    everything it may until nothing is left, then clears. The uid is that notebook's alone while it
-    is graded (one per slot)."""
+    everything it may, in a few sweeps, then clears. The uid is that notebook's alone while it is
+    graded (one per slot)."""
     if uid is None:
         return
     pid = os.fork()
@@ -161,17 +166,14 @@ def reap(uid: int | None) -> None:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
-            try:
-                for _ in range(1000):  # a process forked while the last signal went round is signalled by the next
-                    os.kill(-1, signal.SIGKILL)  # every process of this uid but this one
-            except ProcessLookupError:
-                code = 0  # none left
+            sweep()  # every process of this uid but this one
             keyctl = KEYCTL.get(platform.machine())
             if keyctl:
                 libc = ctypes.CDLL(None, use_errno=True)
                 for keyring in (-4, -5):  # KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING
                     libc.syscall(keyctl, 7, keyring)  # KEYCTL_CLEAR
             clear_ipc(uid)
+            code = 0
         finally:
             os._exit(code)
     os.waitpid(pid, 0)
