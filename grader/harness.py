@@ -497,7 +497,7 @@ def _wait(pid: int, budget: float) -> tuple[int, bool]:
     return os.waitstatus_to_exitcode(status), False
 
 
-SWEEPS = 4  # rounds of SIGKILL to every process that may be signalled: one forked during a round gets the next
+SWEEPS = 3  # rounds of SIGKILL to every process that may be signalled: one forked during a round gets the next
 
 
 def sweep() -> None:

@@ -3,7 +3,8 @@
 Everything here comes from a process that ran a student's code, which can write on the result
 channel as if it were the harness. So every report is checked against what the grader asked for
 (the exercises of the job, one result per trial, in the harness's own schema), and every string in
-it becomes safe text (`safe_text`) before any other part of the grader sees it. A report that does
+it that the grader shows (messages, dict keys, type names) becomes safe text (`safe_text`) before
+any other part of the grader sees it. A report that does
 not fit makes that submission an error, stated clearly, and none of its results is used (a
 notebook that writes on the grader's channel could have forged any of them); nothing a notebook
 sends can raise past this module.
@@ -34,20 +35,11 @@ def safe_text(text: Any, limit: int = TEXT_LIMIT) -> str:
     """Text that every report can hold and every reader shows as it is: terminal escapes, control
     characters (but tab and newline), bidirectional overrides and lone surrogates removed, carriage
     returns as newlines, at most `limit` characters."""
+    if isinstance(text, str) and len(text) <= limit and text.isascii() and text.isprintable():
+        return text  # the common case, at C speed: nothing to remove
     text = (text if isinstance(text, str) else repr(text))[: 4 * limit]
     text = _UNSAFE.sub(lambda m: "\ufffd" if "\ud800" <= m.group() <= "\udfff" else "", _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n")))
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def clean(value: Any) -> Any:
-    """A report's JSON with every string, keys included, made safe."""
-    if isinstance(value, str):
-        return safe_text(value)
-    if isinstance(value, dict):
-        return {safe_text(k): clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean(v) for v in value]
-    return value
 
 
 def read_frames(reports: list[tuple[Any, Any]], job: Job) -> Execution:
@@ -58,7 +50,6 @@ def read_frames(reports: list[tuple[Any, Any]], job: Job) -> Execution:
         for report, arrays in reports:
             if execution.status == "ok":
                 raise Malformed("a report after the last one")
-            report = clean(report)
             event = report.get("event") if isinstance(report, dict) else None
             if event == "cell":
                 execution.cells.append(_cell(report, cells_done + 1, len(job.cells)))
@@ -113,7 +104,7 @@ def _exercise(report: dict[str, Any], arrays: Any, job: Job, execution: Executio
         raise Malformed(f"results for exercise {exercise} in another form than the harness's")
     if len(calls) != (0 if missing else len(asked[exercise].trials)):
         raise Malformed(f"{len(calls)} results for exercise {exercise}, which has {len(asked[exercise].trials)} trials")
-    return exercise, [_call(c, arrays) for c in calls], missing
+    return exercise, [_call(c, arrays) for c in calls], safe_text(missing)
 
 
 def _call(report: Any, arrays: Any) -> Call:
@@ -131,7 +122,7 @@ def _call(report: Any, arrays: Any) -> Call:
 def _error(error: Any) -> dict[str, str]:
     if not isinstance(error, dict) or set(error) != {"type", "message", "where"} or not all(isinstance(v, str) for v in error.values()):
         raise Malformed("an error report in another form than the harness's")
-    return error
+    return {key: safe_text(value) for key, value in error.items()}
 
 
 def _value(spec: Any, arrays: Any) -> Any:
@@ -154,7 +145,10 @@ def _check(spec: Any, arrays: Any, depth: int) -> None:
     elif "map" in spec:
         if not isinstance(spec["map"], dict):
             raise Malformed("a returned dict described in another form than the harness's")
+        spec["map"] = {safe_text(key): item for key, item in spec["map"].items()}  # a student's keys, shown in messages
         for item in spec["map"].values():
             _check(item, arrays, depth + 1)
-    elif not ("none" in spec or ("other" in spec and isinstance(spec["other"], str))):
+    elif "other" in spec and isinstance(spec["other"], str):
+        spec["other"] = safe_text(spec["other"])  # a type's name, which a student chooses
+    elif "none" not in spec:
         raise Malformed("a returned value described in another form than the harness's")

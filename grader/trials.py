@@ -146,8 +146,8 @@ def passing(exercise: Exercise, trial: Trial, mistakes: frozenset[Key] | None) -
         for code, factor in scalings(trial.batch):
             if (mine is None or (code, "") in mine) and abs(factor - 1.0) * largest <= bound:
                 yield where, code, ""
-        reorders = mine is None or any(code in ("transpose", "axes_order") for code, _ in mine)
-        for wrong in itertools.chain(reordered(right) if reorders else (), from_inputs(right, inputs)):
+        reorders, named = (True, inputs) if mine is None else _needs(mine, inputs)
+        for wrong in itertools.chain(reordered(right) if reorders else (), from_inputs(right, named)):
             if (mine is None or (wrong.code, wrong.detail) in mine) and wrong.value.shape == right.shape:
                 if np.abs(wrong.value - right).max(initial=0.0) <= bound:
                     yield where, wrong.code, wrong.detail
@@ -175,6 +175,11 @@ def _within(exercise: Exercise, trial: Trial, op_name: str, vjp: Any) -> Any:
             return exercise.expected(trial.args)
     except Exception:
         return None
+
+
+def _needs(mine: frozenset[tuple[str, str]], inputs: dict[str, np.ndarray]) -> tuple[bool, dict[str, np.ndarray]]:
+    """Whether a leaf's mistakes include an axis order, and the inputs its mistakes name."""
+    return any(code in ("transpose", "axes_order") for code, _ in mine), {d: inputs[d] for _, d in mine if d in inputs}
 
 
 @functools.cache
