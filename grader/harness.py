@@ -42,10 +42,19 @@ FRAMES_FILE = "frames.bin"  # where a warm server's child writes its frames
 # ---- the codec: nested tuples/lists/dicts of arrays and numbers <-> JSON and raw array bytes ----
 
 
-def encode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> dict[str, Any]:
-    """A JSON-able description of `value`; its arrays go into `arrays` (so no pickle is ever needed)."""
+class TooLarge(Exception):
+    """A value whose description would take more than its budget of bytes."""
+
+
+def encode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0, budget: list[int] | None = None) -> dict[str, Any]:
+    """A JSON-able description of `value`; its arrays go into `arrays` (so no pickle is ever needed).
+    With a `budget` (a one-item list of bytes), raises TooLarge once the description would exceed it."""
     if depth > MAX_DEPTH:
         return {"other": f"a value nested more than {MAX_DEPTH} deep"}
+    if budget is not None:
+        budget[0] -= 16 + (value.nbytes if isinstance(value, np.ndarray) else len(value) * 16 if isinstance(value, (tuple, list, dict)) else 0)
+        if budget[0] < 0:
+            raise TooLarge()
     if isinstance(value, np.ndarray):  # the common case first
         if value.dtype.kind not in "biuf":
             return {"other": f"ndarray of dtype {value.dtype}", "shape": list(value.shape)}
@@ -59,9 +68,9 @@ def encode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> dict[st
         arrays[key] = np.asarray(value)
         return {"array": key}
     if isinstance(value, (tuple, list)):  # a namedtuple is a tuple
-        return {"seq": [encode(v, arrays, depth + 1) for v in value], "kind": "list" if isinstance(value, list) else "tuple"}
+        return {"seq": [encode(v, arrays, depth + 1, budget) for v in value], "kind": "list" if isinstance(value, list) else "tuple"}
     if isinstance(value, dict):
-        return {"map": {str(k): encode(v, arrays, depth + 1) for k, v in value.items()}}
+        return {"map": {str(k)[:200]: encode(v, arrays, depth + 1, budget) for k, v in value.items()}}
     if value is None:
         return {"none": True}
     return {"other": type(value).__name__}
@@ -263,17 +272,15 @@ class Run:
             return {"status": "raised", "error": self.describe(exc)}
         before = len(arrays)
         try:
-            report = {"status": "ok", "result": encode(result, arrays), "inputs_after": encode(args, arrays)}
+            return {"status": "ok", "result": encode(result, arrays, budget=[MAX_RESULT]), "inputs_after": encode(args, arrays)}
+        except TooLarge:  # far larger than any answer: say so, instead of flooding the channel
+            for key in list(arrays)[before:]:
+                del arrays[key]
+            return {"status": "ok", "result": {"other": f"a value of more than {MAX_RESULT} bytes"}, "inputs_after": encode(args, arrays)}
         except Exception as exc:  # a result whose own methods misbehave
             for key in list(arrays)[before:]:
                 del arrays[key]
             return {"status": "raised", "error": {"type": "BadResult", "message": f"{type(exc).__name__} while sending the result back", "where": ""}}
-        size = len(json.dumps(report)) + sum(a.nbytes for a in list(arrays.values())[before:])
-        if size > MAX_RESULT:  # far larger than any answer: say so, instead of flooding the channel
-            for key in list(arrays)[before:]:
-                del arrays[key]
-            report = {"status": "ok", "result": {"other": f"a value of {size} bytes"}, "inputs_after": encode(args, arrays)}
-        return report
 
 
 def confine(limits: dict[str, int], uid: int | None) -> None:
