@@ -4,10 +4,9 @@ Everything here comes from a process that ran a student's code, which can write 
 channel as if it were the harness. So every report is checked against what the grader asked for
 (the exercises of the job, one result per trial, in the harness's own schema), and every string in
 it that the grader shows (messages, dict keys, type names) becomes safe text (`safe_text`) before
-any other part of the grader sees it. A report that does
-not fit makes that submission an error, stated clearly, and none of its results is used (a
-notebook that writes on the grader's channel could have forged any of them); nothing a notebook
-sends can raise past this module.
+any other part of the grader sees it. A report that does not fit makes that submission an error,
+stated clearly, and none of its results is used (a notebook that writes on the grader's channel
+could have forged any of them); nothing a notebook sends can raise past this module.
 """
 
 from __future__ import annotations
