@@ -34,6 +34,7 @@ MIN_SHARE = 0.25  # of the probe draws that must discriminate: below that, the s
 MAX_ATTEMPTS = 100  # draws of a trial with its size-1 dimension, then as many without it
 
 Key = tuple[tuple[Any, ...], str, str]  # (where in the answer, mistake code, detail)
+OP_ENTRIES = [(op, code, vjp) for op, codes in OP_MISTAKES.items() for code, vjp in codes.items()]  # (op name, code, its VJP)
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def passing(exercise: Exercise, trial: Trial, mistakes: frozenset[Key] | None) -
             if (mine is None or (wrong.code, wrong.detail) in mine) and wrong.value.shape == right.shape:
                 if np.abs(wrong.value - right).max(initial=0.0) <= bound:
                     yield where, wrong.code, wrong.detail
-    for op_name, code, vjp in _op_mistakes():  # made everywhere the network uses the op: the whole answer must differ
+    for op_name, code, vjp in OP_ENTRIES:  # made everywhere the network uses the op: the whole answer must differ
         key: Key = ((), code, f"inside {op_name}")
         wrong = _within(exercise, trial, op_name, vjp) if mistakes is None or key in mistakes else None
         if wrong is not None and all(
@@ -159,10 +160,6 @@ def passing(exercise: Exercise, trial: Trial, mistakes: frozenset[Key] | None) -
             for (_, right), (_, value) in zip(leaves(trial.expected), leaves(wrong))
         ):
             yield key
-
-
-def _op_mistakes() -> list[tuple[str, str, Any]]:
-    return [(op_name, code, vjp) for op_name, codes in OP_MISTAKES.items() for code, vjp in codes.items()]
 
 
 def _within(exercise: Exercise, trial: Trial, op_name: str, vjp: Any) -> Any:
@@ -195,7 +192,7 @@ def catalogue(exercise: Exercise, trial: Trial) -> set[Key]:
     """Every catalogued wrong answer of this trial, passing or not."""
     inputs = dict(flat(trial.args))
     keys = {(where, w.code, w.detail) for where, right in leaves(trial.expected) for w in wrong_answers(right, inputs, trial.batch)}
-    return keys | {((), code, f"inside {op}") for op, code, _ in _op_mistakes()}
+    return keys | {((), code, f"inside {op}") for op, code, _ in OP_ENTRIES}
 
 
 @functools.cache
@@ -211,8 +208,8 @@ def plan(exercise: Exercise) -> Plan:
         passed.append(set(passing(exercise, trial, None)))
     mistakes = frozenset(key for key in seen if not all(key in p for p in passed))
     for parity in parities:
-        stuck = Counter(key for trial, p in zip(probes, passed) if trial.index == parity for key in p & mistakes)
         if _share(probes, passed, mistakes, parity) < MIN_SHARE:
+            stuck = Counter(key for trial, p in zip(probes, passed) if trial.index == parity for key in p & mistakes)
             (where, code, detail), times = stuck.most_common(1)[0]
             example = next(t for t, p in zip(probes, passed) if t.index == parity and (where, code, detail) in p)
             raise SpecError(
