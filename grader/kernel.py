@@ -145,7 +145,7 @@ def _cell_of_count(nb: NotebookNode) -> dict[int, int]:
 
 def _printed(nb: NotebookNode) -> str:
     """What the notebook showed as text, as a forked child's capture has it: streams and tracebacks."""
-    shown = {"stream": lambda o: _text(o.get("text")), "error": lambda o: _ANSI.sub("", _text(o.get("traceback"), "\n")) + "\n"}
+    shown = {"stream": lambda o: _text(o.get("text")), "error": lambda o: _text(o.get("traceback"), "\n") + "\n"}  # cap() drops the colours
     return "".join(shown[o.output_type](o) for cell in nb.cells for o in cell.get("outputs", []) if o.output_type in shown)
 
 
