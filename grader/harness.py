@@ -15,6 +15,7 @@ place.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import importlib.machinery
 import json
@@ -180,8 +181,10 @@ SWALLOWED = 75  # the exit code of a process whose code caught that interrupt an
 
 
 def arm(seconds: float) -> None:
-    """Start the time limit of a cell or a call (0: stop it)."""
-    signal.signal(signal.SIGALRM, _alarm)
+    """Start the time limit of a cell or a call (0: stop it). The handler is set again whenever it is
+    not ours: a previous limit's grace period, or a student's own `signal.signal(SIGALRM, ...)`."""
+    if seconds and signal.getsignal(signal.SIGALRM) is not _alarm:
+        signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
@@ -520,9 +523,7 @@ def sweep() -> None:
 def clear_ipc(owner: int | None = None) -> None:
     """Remove the System V shared memory segments, semaphore sets and message queues of this IPC
     namespace (only `owner`'s, when given): what one notebook leaves there must not reach the next."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     remove = {"shm": lambda i: libc.shmctl(i, 0, None), "sem": lambda i: libc.semctl(i, 0, 0), "msg": lambda i: libc.msgctl(i, 0, None)}
     for kind, rmid in remove.items():  # 0 is IPC_RMID
         try:
@@ -535,12 +536,18 @@ def clear_ipc(owner: int | None = None) -> None:
                 rmid(int(row[1]))
 
 
-def _become_subreaper() -> None:
-    """Orphans of the notebooks are re-parented to this server instead of init, so it can end them."""
+@functools.cache
+def _libc() -> Any:
+    """The C library, loaded once per process (clear_ipc runs after every notebook)."""
     import ctypes
 
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _become_subreaper() -> None:
+    """Orphans of the notebooks are re-parented to this server instead of init, so it can end them."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        _libc().prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
         pass
 

@@ -50,10 +50,16 @@ def wrong_answers(right: np.ndarray, inputs: dict[str, np.ndarray], batch: int |
 
 def reordered(right: np.ndarray) -> Iterator[Wrong]:
     """dL/dW transposed; a Jacobian with its axes in another order."""
-    if 2 <= right.ndim <= MAX_PERMUTED_NDIM:
-        for order in itertools.permutations(range(right.ndim)):
-            if order != tuple(range(right.ndim)):
-                yield Wrong("transpose" if right.ndim == 2 else "axes_order", str(order), right.transpose(order))
+    for code, detail, order in orders(right.ndim):
+        yield Wrong(code, detail, right.transpose(order))
+
+
+def orders(ndim: int) -> Iterator[tuple[str, str, tuple[int, ...]]]:
+    """The wrong axis orders of an answer with `ndim` axes: (code, detail, order)."""
+    if 2 <= ndim <= MAX_PERMUTED_NDIM:
+        for order in itertools.permutations(range(ndim)):
+            if order != tuple(range(ndim)):
+                yield "transpose" if ndim == 2 else "axes_order", str(order), order
 
 
 def scalings(batch: int | None) -> Iterator[tuple[str, float]]:

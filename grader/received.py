@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
+
 from grader import harness
 from grader.job import Call, Execution, Job
 
@@ -124,30 +126,25 @@ def _error(error: Any) -> dict[str, str]:
     return {key: safe_text(value) for key, value in error.items()}
 
 
-def _value(spec: Any, arrays: Any) -> Any:
-    """`harness.decode`, on a description checked all the way down."""
-    _check(spec, arrays, 0)
-    return harness.decode(spec, arrays)
-
-
-def _check(spec: Any, arrays: Any, depth: int) -> None:
-    if depth > harness.MAX_DEPTH + 1 or not isinstance(spec, dict) or len(spec) != (2 if "seq" in spec or ("other" in spec and "shape" in spec) else 1):
+def _value(spec: Any, arrays: Any, depth: int = 0) -> Any:
+    """`harness.decode`, checking the description all the way down as it goes."""
+    if depth > harness.MAX_DEPTH + 1 or not isinstance(spec, dict):
         raise Malformed("a returned value described in another form than the harness's")
-    if "array" in spec:
+    if "array" in spec and len(spec) == 1:
         if spec["array"] not in arrays:
             raise Malformed("a returned value naming an array the report does not hold")
-    elif "seq" in spec:
+        return np.array(arrays[spec["array"]])
+    if "seq" in spec and len(spec) == 2:
         if not isinstance(spec["seq"], list) or spec.get("kind") not in ("tuple", "list"):
             raise Malformed("a returned sequence described in another form than the harness's")
-        for item in spec["seq"]:
-            _check(item, arrays, depth + 1)
-    elif "map" in spec:
+        items = [_value(item, arrays, depth + 1) for item in spec["seq"]]
+        return items if spec["kind"] == "list" else tuple(items)
+    if "map" in spec and len(spec) == 1:
         if not isinstance(spec["map"], dict):
             raise Malformed("a returned dict described in another form than the harness's")
-        spec["map"] = {safe_text(key): item for key, item in spec["map"].items()}  # a student's keys, shown in messages
-        for item in spec["map"].values():
-            _check(item, arrays, depth + 1)
-    elif "other" in spec and isinstance(spec["other"], str):
-        spec["other"] = safe_text(spec["other"])  # a type's name, which a student chooses
-    elif "none" not in spec:
-        raise Malformed("a returned value described in another form than the harness's")
+        return {safe_text(key): _value(item, arrays, depth + 1) for key, item in spec["map"].items()}  # a student's keys, shown in messages
+    if "other" in spec and isinstance(spec["other"], str) and len(spec) == (2 if "shape" in spec else 1):
+        return harness.Opaque(safe_text(spec["other"]))  # a type's name, which a student chooses
+    if "none" in spec and len(spec) == 1:
+        return None
+    raise Malformed("a returned value described in another form than the harness's")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import itertools
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -24,7 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from grader.compare import Tolerance
-from grader.mistakes import OP_MISTAKES, from_inputs, reordered, scalings, wrong_answers
+from grader.mistakes import MAX_PERMUTED_NDIM, OP_MISTAKES, from_inputs, orders, scalings, wrong_answers
 from grader.spec import Args, Exercise, SpecError
 
 KINK_MARGIN = 0.1  # `nonzero` inputs keep this far from 0, where relu's Θ(0) convention would matter
@@ -136,21 +135,26 @@ def passing(exercise: Exercise, trial: Trial, mistakes: frozenset[Key] | None) -
     from the right answer: each is within the exercise's tolerance, times MARGIN, of the right answer.
     A wrong answer that is the right one times c is off by |c − 1| max|right|, which needs no array;
     entries that are no mistake here are not even computed."""
-    inputs, tolerance = dict(flat(trial.args)), Tolerance(exercise.rtol, exercise.atol)
-    wanted = _by_leaf(mistakes) if mistakes is not None else None
+    tolerance, inputs = Tolerance(exercise.rtol, exercise.atol), None
+    checks = _checks(frozenset(catalogue(exercise, trial)) if mistakes is None else mistakes)
     for where, right in leaves(trial.expected):
-        mine = wanted.get(where, frozenset()) if wanted is not None else None
-        if mine is not None and not mine:
+        mine = checks.get(where)
+        if mine is None:
             continue
         largest = float(np.abs(right).max(initial=0.0))
         bound = MARGIN * tolerance.allowed(largest)
         for code, factor in scalings(trial.batch):
-            if (mine is None or (code, "") in mine) and abs(factor - 1.0) * largest <= bound:
+            if code in mine.scalings and abs(factor - 1.0) * largest <= bound:
                 yield where, code, ""
-        reorders, named = (True, inputs) if mine is None else _needs(mine, inputs)
-        for wrong in itertools.chain(reordered(right) if reorders else (), from_inputs(right, named)):
-            if (mine is None or (wrong.code, wrong.detail) in mine) and wrong.value.shape == right.shape:
-                if np.abs(wrong.value - right).max(initial=0.0) <= bound:
+        for code, detail, order in mine.orders:
+            if len(order) == right.ndim:
+                wrong = right.transpose(order)
+                if wrong.shape == right.shape and np.abs(wrong - right).max(initial=0.0) <= bound:
+                    yield where, code, detail
+        if mine.inputs:
+            inputs = inputs if inputs is not None else dict(flat(trial.args))
+            for wrong in from_inputs(right, {name: inputs[name] for _, name in mine.inputs if name in inputs}):
+                if (wrong.code, wrong.detail) in mine.inputs and np.abs(wrong.value - right).max(initial=0.0) <= bound:
                     yield where, wrong.code, wrong.detail
     for op_name, code, vjp in OP_ENTRIES:  # made everywhere the network uses the op: the whole answer must differ
         key: Key = ((), code, f"inside {op_name}")
@@ -174,18 +178,30 @@ def _within(exercise: Exercise, trial: Trial, op_name: str, vjp: Any) -> Any:
         return None
 
 
-def _needs(mine: frozenset[tuple[str, str]], inputs: dict[str, np.ndarray]) -> tuple[bool, dict[str, np.ndarray]]:
-    """Whether a leaf's mistakes include an axis order, and the inputs its mistakes name."""
-    return any(code in ("transpose", "axes_order") for code, _ in mine), {d: inputs[d] for _, d in mine if d in inputs}
+@dataclass(frozen=True)
+class Checks:
+    """The catalogue entries to try on one leaf of an answer (those that are mistakes for the exercise),
+    sorted by how each is tried."""
+
+    scalings: frozenset[str]  # codes of `scalings`: the right answer times a factor
+    orders: tuple[tuple[str, str, tuple[int, ...]], ...]  # (code, detail, axes order) of `orders`
+    inputs: frozenset[tuple[str, str]]  # (code, input name) of `from_inputs`
 
 
 @functools.cache
-def _by_leaf(mistakes: frozenset[Key]) -> dict[tuple[Any, ...], frozenset[tuple[str, str]]]:
-    """The mistakes grouped by where they are in the answer: (code, detail) pairs per leaf."""
+def _checks(mistakes: frozenset[Key]) -> dict[tuple[Any, ...], Checks]:
+    """The mistakes as the checks of each leaf they are on (a network's op mistakes aside)."""
     grouped: dict[tuple[Any, ...], set[tuple[str, str]]] = {}
     for where, code, detail in mistakes:
-        grouped.setdefault(where, set()).add((code, detail))
-    return {where: frozenset(pairs) for where, pairs in grouped.items()}
+        if not detail.startswith("inside "):
+            grouped.setdefault(where, set()).add((code, detail))
+    scaling_codes = {code for code, _ in scalings(2)}
+    checks = {}
+    for where, pairs in grouped.items():
+        reorders = tuple(o for ndim in range(2, MAX_PERMUTED_NDIM + 1) for o in orders(ndim) if o[:2] in pairs)
+        taken = {o[:2] for o in reorders} | {(code, "") for code in scaling_codes}
+        checks[where] = Checks(frozenset(c for c, d in pairs if d == "" and c in scaling_codes), reorders, frozenset(pairs - taken))
+    return checks
 
 
 def catalogue(exercise: Exercise, trial: Trial) -> set[Key]:

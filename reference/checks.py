@@ -7,6 +7,8 @@ import numpy as np
 
 def as_array(op: str, name: str, value: object) -> np.ndarray:
     """`value` as a float64 array, or a ValueError that says which argument of `op` is not numeric."""
+    if type(value) is np.ndarray and value.dtype == np.float64:  # the common case, met dozens of times a pass
+        return value
     try:
         array = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
