@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from rich.console import Console
 from rich.markup import escape
@@ -41,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per cell and per function call (default: 10)")
     run.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="notebooks graded at once (default: number of cores)")
-    run.add_argument("--memory", type=_size, default=Limits.memory, help="memory cap per notebook, e.g. 2G or 512M (default: 2G)")
+    run.add_argument("--memory", type=_size("memory", 64), default=Limits.memory, help="memory cap per notebook, e.g. 2G or 512M (default: 2G)")
+    run.add_argument("--disk", type=_size("disk", 16), default=Limits.disk,
+                     help="disk quota per notebook: what its working directory may hold, e.g. 1G (default: 512M)")
     run.add_argument("--strict", action="store_true", help="refuse to run unless every sandbox layer is available")
     run.add_argument("--fresh", action="store_true", help="grade everything again instead of reusing results stored by an earlier run")
     run.add_argument("--format", choices=["reports", "gradescope"], default="reports",
@@ -150,7 +153,7 @@ def _run(args: argparse.Namespace, assignment: Assignment, seed: str, store: Sto
         return grade_all(
             args.submissions,
             assignment,
-            Options(seed=seed, timeout=args.timeout, jobs=args.jobs, limits=Limits(memory=args.memory), executor=args.executor,
+            Options(seed=seed, timeout=args.timeout, jobs=args.jobs, limits=Limits(memory=args.memory, disk=args.disk), executor=args.executor,
                     scheduler=args.scheduler),
             on_start=lambda count: progress.update(task, total=count, refresh=True),
             progress=advance,
@@ -158,17 +161,24 @@ def _run(args: argparse.Namespace, assignment: Assignment, seed: str, store: Sto
         )
 
 
-def _size(text: str) -> int:
-    """'2G', '512M', '1048576' as bytes, for --memory."""
-    units = {"K": 2**10, "M": 2**20, "G": 2**30}
-    try:
-        number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units else (text, 1)
-        value = int(float(number) * unit)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 2G or 512M") from None
-    if value < 64 * 2**20:
-        raise argparse.ArgumentTypeError(f"{text!r} is too little memory for Python and numpy (at least 64M)")
-    return value
+def _size(what: str, least_mib: int) -> Callable[[str], int]:
+    """A parser of '2G', '512M', '1048576' as bytes, for --memory and --disk."""
+
+    def parse(text: str) -> int:
+        units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+        try:
+            number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units else (text, 1)
+            value = int(float(number) * unit)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 2G or 512M") from None
+        if value < least_mib * 2**20:
+            raise argparse.ArgumentTypeError(f"{text!r} is too little {what} for a notebook (at least {least_mib}M)")
+        if value > 2**50:
+            raise argparse.ArgumentTypeError(f"{text!r} is more {what} than any machine has (at most 1024T)")
+        return value
+
+    parse.__name__ = f"size of {what}"  # what argparse names in its messages
+    return parse
 
 
 def _summary(results: list[SubmissionResult], assignment: Assignment, console: Console) -> None:

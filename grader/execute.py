@@ -61,14 +61,20 @@ class ProcessExecutor:
         seconds = budget(job)
         with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
             box = Path(tmp) / "box"  # all the notebook's process may see of the grader's files
-            stage(box, job, self.limits, seconds, uid, Path(tmp))
-            shutil.copy(harness.__file__, box / "harness.py")
-            inside = self.sandbox.path(box)
-            argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), str(inside / harness.JOB_FILE)], box)
-            capture, frames = Path(tmp) / "output.txt", Path(tmp) / harness.FRAMES_FILE
-            returncode, timed_out = self._run(argv, box / "work", environment(inside), capture, frames, seconds)
-            self.sandbox.end(uid)  # without namespaces, what left the process group (a session of its own)
-            return finish(read_frames(messages_in(frames), job), read_capped(capture), returncode, timed_out, seconds)
+            (box / "work").mkdir(parents=True)
+            with self.sandbox.quota(box / "work", self.limits.disk):
+                return self._run_in(box, job, uid, seconds, Path(tmp))
+
+    def _run_in(self, box: Path, job: Job, uid: int | None, seconds: float, tmp: Path) -> Execution:
+        stage(box, box / "work", job, self.limits, seconds, uid, tmp)
+        shutil.copy(harness.__file__, box / "harness.py")
+        inside = self.sandbox.path(box)
+        argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), str(inside / harness.JOB_FILE)], box, disk=self.limits.disk)
+        capture, frames = tmp / "output.txt", tmp / harness.FRAMES_FILE
+        returncode, timed_out = self._run(argv, box / "work", environment(inside), capture, frames, seconds)
+        self.sandbox.end(uid)  # without namespaces, what left the process group (a session of its own)
+        execution = finish(read_frames(messages_in(frames), job), read_capped(capture), returncode, timed_out, seconds)
+        return filled(execution, box / "work", self.limits, self.sandbox)
 
     def _run(self, argv: list[str], work: Path, env: dict[str, str], capture: Path, frames: Path, budget: float) -> tuple[int, bool]:
         """Run the harness with its frames going to a file, which the notebook's file size limit caps
@@ -102,20 +108,40 @@ def finish(execution: Execution, output: str, returncode: int | None, timed_out:
     return execution
 
 
-def stage(folder: Path, job: Job, limits: Limits, seconds: float, uid: int | None, *above: Path) -> None:
-    """Put the job's working copy and job file in `folder`; with a uid, hand the working copy over
-    (`folder` and the folders `above` it stay root's, traversable only)."""
-    copy_submission(job.files, folder / "work")
-    (folder / harness.JOB_FILE).write_bytes(pack_job(job, limits.as_dict(seconds), uid))
+class StagingError(Exception):
+    """The submission's working copy could not be made (larger than the disk quota, a full disk)."""
+
+
+def stage(folder: Path, work: Path, job: Job, limits: Limits, seconds: float, uid: int | None, *above: Path) -> None:
+    """Put the job's file in `folder` and its working copy in `work` (an empty folder, its disk quota);
+    with a uid, hand the working copy over (`folder` and the folders `above` it stay root's, traversable only)."""
+    try:
+        copy_submission(job.files, work)
+        (folder / harness.JOB_FILE).write_bytes(pack_job(job, limits.as_dict(seconds), uid))
+    except OSError as exc:
+        raise StagingError(
+            f"its files could not be copied for grading ({exc.strerror or exc}): a submission's files may take at most "
+            f"{limits.disk // 2**20} MiB, its disk quota"
+        ) from None
     if uid is not None:
-        hand_over(folder / "work", uid, *above, folder)
+        hand_over(work, uid, *above, folder)
+
+
+def filled(execution: Execution, work: Path, limits: Limits, sandbox: Sandbox) -> Execution:
+    """Say so when a notebook that did not end well had filled its disk quota (`work`'s tmpfs): its
+    own writes failed from then on."""
+    if sandbox.quota_on and execution.status != "ok":
+        stats = os.statvfs(work)
+        if stats.f_bavail * stats.f_frsize < 2**20:
+            execution.message += f" (it had filled its disk quota of {limits.disk // 2**20} MiB)"
+    return execution
 
 
 def copy_submission(files: Path | None, work: Path) -> None:
     if files is not None and files.is_dir():
-        shutil.copytree(files, work)  # its links (to its own files, as discover allows) become copies
+        shutil.copytree(files, work, dirs_exist_ok=True)  # its links (to its own files, as discover allows) become copies
     else:
-        work.mkdir(parents=True)
+        work.mkdir(parents=True, exist_ok=True)
         if files is not None:
             shutil.copy2(files, work / files.name)
 

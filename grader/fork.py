@@ -9,6 +9,7 @@ everything it left behind. A server that stops answering is killed and replaced.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import queue
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from grader import harness
-from grader.execute import STARTUP_GRACE, budget, environment, finish, kill_group, messages_in, read_capped, stage
+from grader.execute import STARTUP_GRACE, budget, environment, filled, finish, kill_group, messages_in, read_capped, stage
 from grader.job import Execution, Job
 from grader.received import read_frames
 from grader.sandbox import Limits, Sandbox, claim_slot, detect
@@ -31,28 +32,31 @@ from grader.sandbox import Limits, Sandbox, claim_slot, detect
 class Server:
     """One warm `harness.py --serve` process and its sandbox directory."""
 
-    def __init__(self, sandbox: Sandbox, uid: int | None) -> None:
-        self.sandbox, self.uid = sandbox, uid
+    def __init__(self, sandbox: Sandbox, uid: int | None, limits: Limits) -> None:
+        self.sandbox, self.uid, self.limits = sandbox, uid, limits
         self.box = Path(tempfile.mkdtemp(prefix="grader-server-"))
         self.proc: subprocess.Popen[bytes] | None = None
         self.jobs = itertools.count()
+        (self.box / "jobs").mkdir()
+        (self.box / "work").mkdir()  # every notebook's working directory in turn, emptied after each
+        self.quota = contextlib.ExitStack()  # its tmpfs, mounted before the server's namespace is made (which sees it then)
+        self.quota.enter_context(sandbox.quota(self.box / "work", limits.disk))
 
     def start(self) -> None:
         shutil.copy(harness.__file__, self.box / "harness.py")
-        (self.box / "jobs").mkdir(exist_ok=True)
         if self.uid is not None:
             for folder in (self.box, self.box / "jobs"):
                 folder.chmod(0o711)
         inside = self.sandbox.path(self.box)
         own = ["--own-namespaces"] if self.sandbox.bwrap else []  # bubblewrap's: the server may clear them all
-        argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), "--serve", *own], self.box, cwd=".")
+        argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), "--serve", *own], self.box, cwd=".", disk=self.limits.disk)
         with open(self.box / "server.log", "ab") as log:
             self.proc = subprocess.Popen(
                 argv, cwd=self.box, env=environment(inside), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True,
             )
 
-    def run(self, job: Job, limits: Limits) -> Execution:
+    def run(self, job: Job) -> Execution:
         if self.proc is None or self.proc.poll() is not None:
             self.start()
         seconds = budget(job)
@@ -60,7 +64,7 @@ class Server:
         job_dir = self.box / "jobs" / name
         job_dir.mkdir()
         try:
-            stage(job_dir, job, limits, seconds, self.uid)
+            stage(job_dir, self.box / "work", job, self.limits, seconds, self.uid, self.box)
             inside = self.sandbox.path(self.box) / "jobs" / name
             self.proc.stdin.write(f"{inside} {seconds}\n".encode())  # type: ignore[union-attr]
             self.proc.stdin.flush()  # type: ignore[union-attr]
@@ -70,10 +74,12 @@ class Server:
                 ended = {"returncode": None, "timed_out": True}
             frames = job_dir / harness.FRAMES_FILE
             reports = messages_in(frames)
-            return finish(read_frames(reports, job), read_capped(job_dir / "output.txt"), ended["returncode"], ended["timed_out"], seconds)
+            execution = finish(read_frames(reports, job), read_capped(job_dir / "output.txt"), ended["returncode"], ended["timed_out"], seconds)
+            return filled(execution, self.box / "work", self.limits, self.sandbox)
         finally:
             self.sandbox.end(self.uid)  # without namespaces, what escaped the server's own reaping
             shutil.rmtree(job_dir, ignore_errors=True)
+            harness.empty(self.box / "work")  # nothing of one notebook's files reaches the next
 
     def _wait_exit(self, job: str, seconds: float) -> dict | None:
         """The server's `exit` frame for `job` (None if it never came in time): frames for other
@@ -106,6 +112,7 @@ class Server:
 
     def remove(self) -> None:
         self.close()
+        self.quota.close()
         shutil.rmtree(self.box, ignore_errors=True)
 
 
@@ -115,7 +122,7 @@ class ForkExecutor:
     def __init__(self, sandbox: Sandbox | None = None, limits: Limits = Limits(), slots: Sequence[int] | None = None) -> None:
         self.sandbox = sandbox or detect()
         self.limits = limits
-        self._servers = [Server(self.sandbox, self.sandbox.uid(slot)) for slot in slots or (claim_slot(),)]
+        self._servers = [Server(self.sandbox, self.sandbox.uid(slot), limits) for slot in slots or (claim_slot(),)]
         self._free: queue.Queue[Server] = queue.Queue()
         for server in self._servers:
             self._free.put(server)
@@ -123,7 +130,7 @@ class ForkExecutor:
     def execute(self, job: Job) -> Execution:
         server = self._free.get()
         try:
-            return server.run(job, self.limits)
+            return server.run(job)
         finally:
             self._free.put(server)
 

@@ -440,8 +440,8 @@ def main() -> None:
 
 def serve(own_namespaces: bool) -> None:
     """A warm server: `python -I harness.py --serve [--own-namespaces]`. numpy and IPython are loaded
-    once; for each line `JOB_DIR BUDGET` on stdin it forks a child that runs that job, writing its
-    frames to JOB_DIR/frames.bin, waits at most BUDGET seconds, kills whatever the child left behind
+    once; for each line `JOB_DIR BUDGET` on stdin it forks a child that runs that job in ./work (its
+    disk quota), writing its frames to JOB_DIR/frames.bin, waits at most BUDGET seconds, kills whatever the child left behind
     (in namespaces of its own: every other process there, and every System V object), then writes an
     `exit` frame naming the job on its own stdout, which no child can write to. It never runs student
     code itself."""
@@ -455,6 +455,7 @@ def serve(own_namespaces: bool) -> None:
         stream.flush()
     gc.freeze()  # the collector then leaves these objects alone, so the children share their pages
     _become_subreaper()
+    work = os.path.abspath("work")  # every notebook's working directory, emptied by the grader after each
     for line in sys.stdin:
         job_dir, budget = line.split()
         capture = os.open(os.path.join(job_dir, "output.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -467,7 +468,7 @@ def serve(own_namespaces: bool) -> None:
                 os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
                 os.dup2(capture, 1)
                 os.dup2(capture, 2)
-                os.chdir(os.path.join(job_dir, "work"))
+                os.chdir(work)
                 os.environ["HOME"] = os.getcwd()
                 run_job(os.path.join(job_dir, JOB_FILE), os.fdopen(frames_fd, "wb"))
             finally:
@@ -480,6 +481,7 @@ def serve(own_namespaces: bool) -> None:
             if any(p.isdigit() and int(p) not in (1, os.getpid()) for p in os.listdir("/proc")):  # its own /proc
                 sweep()
             clear_ipc()  # a shared memory segment must not carry one student's data to the next
+            empty("/tmp")  # the namespace's own, writable by a notebook where the grader is not root
         out.write(frame({"event": "exit", "job": job_dir, "returncode": status, "timed_out": timed_out}))
         out.flush()
 
@@ -520,11 +522,38 @@ def sweep() -> None:
             os.kill(-1, signal.SIGKILL)
 
 
+def empty(folder: str | os.PathLike[str]) -> None:
+    """Remove everything in `folder`, which stays; folders a notebook made unreadable or unwritable too."""
+    import shutil
+
+    tried: set[str] = set()
+
+    def unlock(function: Any, path: str, error: Any) -> None:
+        """Make `path` and its folder the owner's to change again (each once), then remove it."""
+        if path in tried:
+            return
+        tried.add(path)
+        for target in (os.path.dirname(path), path):
+            if not os.path.islink(target):
+                with contextlib.suppress(OSError):
+                    os.chmod(target, 0o700)
+        with contextlib.suppress(OSError):
+            shutil.rmtree(path, onerror=unlock) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
+
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, onerror=unlock)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
 def clear_ipc(owner: int | None = None) -> None:
     """Remove the System V shared memory segments, semaphore sets and message queues of this IPC
     namespace (only `owner`'s, when given): what one notebook leaves there must not reach the next."""
-    libc = _libc()
-    remove = {"shm": lambda i: libc.shmctl(i, 0, None), "sem": lambda i: libc.semctl(i, 0, 0), "msg": lambda i: libc.msgctl(i, 0, None)}
+    c = libc()
+    remove = {"shm": lambda i: c.shmctl(i, 0, None), "sem": lambda i: c.semctl(i, 0, 0), "msg": lambda i: c.msgctl(i, 0, None)}
     for kind, rmid in remove.items():  # 0 is IPC_RMID
         try:
             with open(f"/proc/sysvipc/{kind}") as table:
@@ -537,7 +566,7 @@ def clear_ipc(owner: int | None = None) -> None:
 
 
 @functools.cache
-def _libc() -> Any:
+def libc() -> Any:
     """The C library, loaded once per process (clear_ipc runs after every notebook)."""
     import ctypes
 
@@ -547,7 +576,7 @@ def _libc() -> Any:
 def _become_subreaper() -> None:
     """Orphans of the notebooks are re-parented to this server instead of init, so it can end them."""
     try:
-        _libc().prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        libc().prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
         pass
 

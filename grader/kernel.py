@@ -11,6 +11,7 @@ the same frames as the other executors'.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -28,7 +29,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader import harness
-from grader.execute import STARTUP_GRACE, budget, cap, environment, finish, kill_group, messages_in, stage
+from grader.execute import STARTUP_GRACE, budget, cap, environment, filled, finish, kill_group, messages_in, stage
 from grader.job import Execution, Job
 from grader.received import read_frames
 from grader.sandbox import Limits, Sandbox, claim_slot, detect
@@ -44,14 +45,15 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     box: Path
     sandbox: Sandbox
+    disk: int  # bytes the namespace's own /tmp may hold
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         inside = self.sandbox.path(self.box)
         info = json.loads(Path(self.connection_file).read_text())
-        info["ip"] = str(inside / "ipc" / "kernel")
+        info["ip"] = str(inside / "work" / ".ipc" / "kernel")
         (self.box / "kernel.json").write_text(json.dumps(info))
         argv = [sys.executable, "-I", str(inside / "harness.py"), "--kernel", str(inside / "kernel.json"), str(inside / harness.JOB_FILE)]
-        return self.sandbox.command(argv, self.box)
+        return self.sandbox.command(argv, self.box, disk=self.disk)
 
 
 class KernelExecutor:
@@ -67,24 +69,26 @@ class KernelExecutor:
 
     def execute(self, job: Job) -> Execution:
         seconds, uid = budget(job), self.sandbox.uid(self.slot)
-        with tempfile.TemporaryDirectory(prefix="grader-kernel-") as tmp:
-            box = Path(tmp) / "box"
-            stage(box, job, self.limits, seconds, uid, Path(tmp))
+        with tempfile.TemporaryDirectory(prefix="grader-kernel-") as tmp, contextlib.ExitStack() as quota:
+            box, work = Path(tmp) / "box", Path(tmp) / "box" / "work"
+            work.mkdir(parents=True)
+            quota.enter_context(self.sandbox.quota(work, self.limits.disk))  # unmounted before the folder goes
+            stage(box, work, job, self.limits, seconds, uid, Path(tmp))
             shutil.copy(harness.__file__, box / "harness.py")
-            for own in ("ipc", "ipython"):  # the kernel's sockets and IPython's files: the notebook's uid writes there
-                (box / own).mkdir()
+            for own in (".ipc", ".ipython"):  # the kernel's sockets and IPython's files: written as the notebook's uid, so in its quota
+                (work / own).mkdir(exist_ok=True)
                 if uid is not None:
-                    os.chown(box / own, uid, uid)
+                    os.chown(work / own, uid, uid)
             nb = new_notebook(cells=[new_code_cell(source) for source in job.cells])
-            km = SandboxedKernelManager(transport="ipc", ip=str(box / "ipc" / "kernel"), connection_file=str(box / "connection.json"))
-            km.box, km.sandbox = box, self.sandbox
+            km = SandboxedKernelManager(transport="ipc", ip=str(work / ".ipc" / "kernel"), connection_file=str(box / "connection.json"))
+            km.box, km.sandbox, km.disk = box, self.sandbox, self.limits.disk
             client = NotebookClient(
                 nb, km=km, timeout=int(job.timeout + SAFETY), startup_timeout=int(STARTUP_GRACE), allow_errors=True,
                 shutdown_kernel="immediate", record_timing=False,
             )
             reports: list[tuple[dict[str, Any], dict[str, Any]]] = []
             returncode, timed_out = None, False
-            env = environment(self.sandbox.path(box)) | {"IPYTHONDIR": str(self.sandbox.path(box) / "ipython")}
+            env = environment(self.sandbox.path(box)) | {"IPYTHONDIR": str(self.sandbox.path(box) / "work" / ".ipython")}
             try:
                 # What the kernel process itself writes (ipykernel's banner; in Jupyter, the server's
                 # terminal) is not the notebook's output: that is what its cells' outputs hold.
@@ -111,7 +115,8 @@ class KernelExecutor:
                 self.sandbox.end(uid)  # without namespaces, what left the kernel's process group
             frames = box / harness.FRAMES_FILE
             reports += messages_in(frames)
-            return finish(read_frames(reports, job), cap(_printed(nb)), returncode, timed_out, seconds)
+            execution = finish(read_frames(reports, job), cap(_printed(nb)), returncode, timed_out, seconds)
+            return filled(execution, work, self.limits, self.sandbox)
 
 
 def _cell_report(cell: NotebookNode, index: int, nb: NotebookNode) -> dict[str, Any]:

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from grader.discover import NotebookError, Submission, discover, read_cells
-from grader.execute import Executor, ProcessExecutor
+from grader.execute import Executor, ProcessExecutor, StagingError
 from grader.job import Calls, Job
 from grader.fork import ForkExecutor
 from grader.grade import ExerciseResult, TrialResult, grade_trial, score_exercise
-from grader.sandbox import Limits, Sandbox, claim_slot, detect
+from grader.sandbox import Limits, Sandbox, claim_slot, detect, unmount_under
 from grader.spec import Assignment, load
 from grader.trials import Trial, make_trials, plan
 
@@ -104,7 +104,10 @@ def grade_submission(
     except NotebookError as exc:
         return not_run(sub.student_id, assignment, "error", str(exc))
     calls = [Calls(e.id, e.function, [t.args for t in trials[e.id]]) for e in assignment.exercises]
-    execution = executor.execute(Job(cells, sub.files, calls, timeout))
+    try:
+        execution = executor.execute(Job(cells, sub.files, calls, timeout))
+    except StagingError as exc:
+        return not_run(sub.student_id, assignment, "error", str(exc))
     results: list[ExerciseResult] = []
     trial_results: list[TrialResult] = []
     for exercise in assignment.exercises:
@@ -191,6 +194,7 @@ def scratch() -> Iterator[Path]:
     for old in base.glob("grader-run-*"):
         pid = old.name.removeprefix("grader-run-")
         if pid.isdigit() and not _alive(int(pid)):
+            unmount_under(old)  # its notebooks' disk quotas
             shutil.rmtree(old, ignore_errors=True)
     root = base / f"grader-run-{os.getpid()}"
     root.mkdir(exist_ok=True)
@@ -200,6 +204,7 @@ def scratch() -> Iterator[Path]:
         yield root
     finally:
         tempfile.tempdir = previous
+        unmount_under(root)  # what a worker killed before its executor closed left mounted
         shutil.rmtree(root, ignore_errors=True)
 
 

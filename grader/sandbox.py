@@ -15,19 +15,22 @@ says so; `--strict` refuses to run without all of them.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import importlib.util
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
-from grader.harness import clear_ipc, sweep
+from grader.harness import clear_ipc, libc, sweep
 
 INSIDE = Path("/grading")  # where the job's directory appears inside the namespace
 FIRST_UID = 61000  # unprivileged uids FIRST_UID, FIRST_UID + 1, ...: one per notebook running at once
@@ -37,6 +40,7 @@ KEYCTL = {"x86_64": 250, "aarch64": 219}  # the keyctl system call's number
 # folder (grader.run.scratch) is, or two runs would take the same uids and reap each other's notebooks.
 LOCKS = Path("/tmp") if os.path.isdir("/tmp") else Path(tempfile.gettempdir())
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin")
+SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")  # where any uid may write outside the namespaces
 SYSTEM_CONFIG = ("/etc/fonts",)  # read-only too: matplotlib's text needs fontconfig's configuration
 
 
@@ -46,6 +50,7 @@ class Limits:
     file_size: int = 64 * 2**20  # bytes any one file may grow to (printed output included)
     open_files: int = 256
     processes: int = 64  # threads count too
+    disk: int = 512 * 2**20  # bytes a notebook's working directory may hold (a tmpfs of that size, where one can be mounted)
 
     def as_dict(self, cpu_seconds: float) -> dict[str, int]:
         return {
@@ -59,6 +64,7 @@ class Sandbox:
     bwrap: str | None  # the bubblewrap binary, when it works here
     as_root: bool
     python_shared: bool = True  # other users can read the Python installation (needed for a uid of its own without namespaces)
+    quota_on: bool = False  # the grader may mount a size-limited tmpfs for each notebook's directory (root, allowed to mount)
 
     @property
     def layers(self) -> dict[str, bool]:
@@ -67,6 +73,7 @@ class Sandbox:
             "resource limits": True,
             "unprivileged uid": self.own_uids,
             "namespaces (pid, network, filesystem)": self.bwrap is not None,
+            "disk quota": self.quota_on,
         }
 
     def describe(self) -> str:
@@ -82,6 +89,9 @@ class Sandbox:
                                f"installation under {', '.join(map(str, python_roots()))} (install bubblewrap, or Python where all users can read it)")
             if self.bwrap is None:
                 reasons.append("no working bubblewrap: network and files are not walled off (install the `bubblewrap` package)")
+            if not self.quota_on:
+                reasons.append("no disk quota: a notebook may fill the disk its working copy is on "
+                               f"({'run as root to get one' if not self.as_root else 'this machine does not let the grader mount a tmpfs'})")
             text += f"; off: {', '.join(off)} — {'; '.join(reasons)}"
         return text
 
@@ -104,16 +114,29 @@ class Sandbox:
         (inside the namespaces, always; outside, if the installation is readable by all)."""
         return self.as_root and (self.bwrap is not None or self.python_shared)
 
-    def command(self, argv: list[str], box: Path, cwd: str = "work") -> list[str]:
+    @contextlib.contextmanager
+    def quota(self, folder: Path, size: int) -> Iterator[None]:
+        """While the block runs, `folder` (an empty directory) is a tmpfs of `size` bytes, where this
+        machine lets the grader mount one: the notebook's disk quota. What it holds is gone at the end."""
+        if not self.quota_on:
+            yield
+            return
+        mount_tmpfs(folder, size)
+        try:
+            yield
+        finally:
+            unmount(folder)
+
+    def command(self, argv: list[str], box: Path, cwd: str = "work", disk: int = Limits.disk) -> list[str]:
         """`argv` (whose paths are under `self.path(box)`) wrapped in bubblewrap, starting in `box/cwd`;
-        unchanged without bubblewrap."""
+        unchanged without bubblewrap. The namespace's own /tmp holds at most `disk` bytes."""
         if self.bwrap is None:
             return argv
         wrap = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--die-with-parent", "--new-session"]
         if not self.as_root:
             wrap.append("--unshare-user")
-        wrap += ["--tmpfs", "/tmp"]
+        wrap += ["--size", str(disk), "--tmpfs", "/tmp"]  # writable where the grader is no root: capped like a working copy
         for path in SYSTEM_DIRS:
             if os.path.islink(path):
                 wrap += ["--symlink", os.readlink(path), path]
@@ -157,8 +180,9 @@ def claim_slot() -> int:
 
 def reap(uid: int | None) -> None:
     """End what a notebook's `uid` leaves behind once the notebook is over: every process, wherever it
-    hid (a session of its own, a double fork, another PID namespace), the keys of its keyrings and its
-    System V objects, so none reaches the next notebook of that uid. A child takes the uid and signals
+    hid (a session of its own, a double fork, another PID namespace), the keys of its keyrings, its
+    System V objects and its files in the shared temporary folders, so none reaches the next notebook
+    of that uid. A child takes the uid and signals
     everything it may, in a few sweeps, then clears. The uid is that notebook's alone while it is
     graded (one per slot)."""
     if uid is None:
@@ -173,14 +197,66 @@ def reap(uid: int | None) -> None:
             sweep()  # every process of this uid but this one
             keyctl = KEYCTL.get(platform.machine())
             if keyctl:
-                libc = ctypes.CDLL(None, use_errno=True)
                 for keyring in (-4, -5):  # KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING
-                    libc.syscall(keyctl, 7, keyring)  # KEYCTL_CLEAR
+                    libc().syscall(keyctl, 7, keyring)  # KEYCTL_CLEAR
             clear_ipc(uid)
             code = 0
         finally:
             os._exit(code)
     os.waitpid(pid, 0)
+    for folder in SHARED_TMP:  # its processes are gone: now its files there
+        _remove_owned(folder, uid)
+
+
+def _remove_owned(folder: str, uid: int) -> None:
+    """Remove what `uid` owns at the top of `folder` (it can own nothing deeper that it did not make there)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.stat(follow_symlinks=False).st_uid != uid:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)  # never follows a link it meets
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            continue
+
+
+MS_NOSUID, MS_NODEV, MNT_DETACH = 2, 4, 2
+
+
+def mount_tmpfs(folder: Path, size: int) -> None:
+    """Mount a tmpfs of `size` bytes on `folder` (root only): it cannot hold more, whatever writes there,
+    nor more files than one per 8 KiB of it (each costs the kernel memory that `size` does not count)."""
+    options = f"size={size},nr_inodes={max(4096, size // 8192)},mode=0711"
+    if libc().mount(b"tmpfs", os.fsencode(folder), b"tmpfs", MS_NOSUID | MS_NODEV, options.encode()) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"cannot mount a tmpfs on {folder}: {os.strerror(error)}")
+
+
+def unmount(folder: Path) -> None:
+    """Unmount `folder` at once, even while something still holds a file there (it goes when that does)."""
+    libc().umount2(os.fsencode(folder), MNT_DETACH)
+
+
+def unmount_under(root: Path) -> None:
+    """Unmount every tmpfs below `root`, deepest first: a killed run's quotas, before its folder is removed."""
+    try:
+        with open("/proc/self/mountinfo") as table:
+            points = [_unescape(line.split()[4]) for line in table]
+    except OSError:
+        return
+    for point in sorted((p for p in points if Path(p).is_relative_to(root)), key=len, reverse=True):
+        unmount(Path(point))
+
+
+def _unescape(field: str) -> str:
+    """A path as /proc/self/mountinfo writes it (space, tab, newline and backslash as octal escapes)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def python_roots() -> list[Path]:
@@ -221,7 +297,20 @@ def detect() -> Sandbox:
             except (OSError, subprocess.TimeoutExpired):
                 ok = False
         bwrap = bwrap if ok else None
-    return Sandbox(bwrap, as_root, all(_readable_by_all(root) for root in python_roots()))
+    return Sandbox(bwrap, as_root, all(_readable_by_all(root) for root in python_roots()), as_root and _can_mount())
+
+
+def _can_mount() -> bool:
+    """Whether this process may mount a tmpfs (root, and not forbidden by a container): tried for real."""
+    if not sys.platform.startswith("linux"):
+        return False
+    with tempfile.TemporaryDirectory(prefix="grader-probe-") as folder:
+        try:
+            mount_tmpfs(Path(folder), 2**20)
+        except OSError:
+            return False
+        unmount(Path(folder))
+    return True
 
 
 def _readable_by_all(root: Path) -> bool:

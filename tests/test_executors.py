@@ -80,7 +80,7 @@ def test_a_working_copy_is_private_to_its_notebooks_uid(tmp_path: Path) -> None:
     (tmp_path / "subs" / "ada" / "secret.txt").write_text("ada's answers")
     above = Path(tempfile.mkdtemp(prefix="grader-test-"))  # in the system's temporary folder, as a run's are
     box = above / "box"
-    stage(box, Job([], tmp_path / "subs" / "ada", [], 1.0), Limits(), 10.0, FIRST_UID + 7, above)
+    stage(box, box / "work", Job([], tmp_path / "subs" / "ada", [], 1.0), Limits(), 10.0, FIRST_UID + 7, above)
     assert (box / "work" / "secret.txt").stat().st_uid == FIRST_UID + 7
     for command in (["cat", str(box / "work" / "secret.txt")], ["ls", str(box / "work")], ["ls", str(box)]):
         other = subprocess.run(command, user=FIRST_UID + 8, group=FIRST_UID + 8, capture_output=True, text=True)
@@ -111,6 +111,30 @@ def test_reap_ends_every_process_of_a_notebooks_uid(tmp_path: Path) -> None:
     time.sleep(0.2)
     assert _of(uid) == []
     reap(uid)  # nothing left: no error
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root gives notebooks uids of their own")
+def test_reap_removes_what_a_notebooks_uid_left_in_the_shared_temporary_folders() -> None:
+    """Without the namespaces a notebook's uid can write /tmp, /var/tmp and /dev/shm: what it left
+    there (files, folders it made unreadable, links) goes with it; what others own stays."""
+    import subprocess
+
+    from grader.sandbox import SHARED_TMP, reap
+
+    uid = FIRST_UID + 11
+    left = "d=$1/left-by-{uid}; mkdir -p $d/deep && echo x > $d/deep/f && chmod 000 $d/deep $d; echo y > $1/file-by-{uid}; ln -sf /etc/passwd $1/link-by-{uid}"
+    folders = [f for f in SHARED_TMP if os.path.isdir(f) and os.access(f, os.W_OK)]
+    for folder in folders:
+        subprocess.run(["/bin/sh", "-c", left.format(uid=uid), "sh", folder], user=uid, group=uid, check=True)
+    mine = Path(folders[0]) / f"kept-{os.getpid()}"
+    mine.write_text("the grader's own")
+    try:
+        assert all((Path(f) / f"file-by-{uid}").exists() for f in folders)
+        reap(uid)
+        assert not [p for f in folders for p in Path(f).glob(f"*-by-{uid}")]
+        assert mine.read_text() == "the grader's own" and Path("/etc/passwd").exists()
+    finally:
+        mine.unlink()
 
 
 def _of(uid: int) -> list[int]:
@@ -157,6 +181,12 @@ libc = ctypes.CDLL(None, use_errno=True)
 segment = libc.shmget(0x5EC, 4096, 0o1666)  # IPC_CREAT | 0o666
 queue = libc.msgget(0x5ED, 0o1666)
 key = libc.syscall(248, b"user", b"answers", b"42", 2, ctypes.c_int(-4))  # add_key to the user keyring (x86-64)
+open("left-in-work.txt", "w").write("answers")
+for folder in ["/tmp", "/var/tmp", "/dev/shm"]:
+    try:
+        open(f"{folder}/left-by-a", "w").write("answers")
+    except OSError:
+        pass
 print("LEFT", segment >= 0, queue >= 0, key > 0)
 """
 FIND = """
@@ -164,14 +194,17 @@ import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 found = [name for name, there in (("shm", libc.shmget(0x5EC, 0, 0) >= 0), ("msg", libc.msgget(0x5ED, 0) >= 0),
          ("key", libc.syscall(249, b"user", b"answers", None, 0) > 0)) if there]  # request_key
+import os
+found += [path for path in ["left-in-work.txt", "/tmp/left-by-a", "/var/tmp/left-by-a", "/dev/shm/left-by-a"] if os.path.exists(path)]
 print("FOUND", found)
 """
 
 
 @pytest.mark.parametrize("executor", [ForkExecutor, ProcessExecutor, KernelExecutor])
 def test_nothing_a_notebook_leaves_in_the_kernel_reaches_the_next_one(tmp_path: Path, executor: type) -> None:
-    """System V shared memory and message queues, and keys in the uid's keyring: a channel between two
-    students graded one after the other in the same slot, unless cleared in between."""
+    """System V shared memory and message queues, keys in the uid's keyring, files in the working
+    directory and the temporary folders: a channel between two students graded one after the other in
+    the same slot, unless cleared in between."""
     sandbox = detect()
     if sandbox.uid(0) is None and sandbox.bwrap is None:
         pytest.skip("neither a uid of its own nor namespaces: notebooks share everything with the grader")

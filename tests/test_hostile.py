@@ -118,6 +118,23 @@ ODD = {
 }
 HOSTILE |= {name: cell for name, (cell, _) in ODD.items()}
 
+# The disk: every notebook's working directory holds at most --disk (64M here), in bytes and in files.
+# Each stops well short of filling a machine without the quota (192 MiB, 20 000 files).
+FILL = ("import os\nwritten = 0\ntry:\n    for i in range(24):\n        with open(f'fill{i}.bin', 'wb') as f:\n"
+        "            f.write(b'x' * 8 * 2**20)\n        written += 8\n    print('WROTE ALL')\n"
+        "except OSError as exc:\n    print('FULL after', written, 'MiB', type(exc).__name__)\n")
+HOSTILE |= {
+    "diskfill": FILL + "for name in os.listdir('.'):\n    if name.startswith('fill'):\n        os.remove(name)",  # then tidies up
+    "diskhog": FILL,  # and leaves it full
+    "diskcrash": FILL + "os._exit(3)",  # leaves it full, and dies
+    "inodes": "import os\nmade = 0\ntry:\n    for made in range(20_000):\n        open(f'f{made}', 'w').close()\n    print('MADE ALL')\n"
+              "except OSError as exc:\n    print('NO MORE FILES after', made, type(exc).__name__)\n"
+              "for name in os.listdir('.'):\n    if name.startswith('f') and name[1:].isdigit():\n        os.remove(name)",
+    "tmpfill": "for folder in ['/tmp', '/var/tmp', '/dev/shm']:\n    try:\n        open(f'{folder}/left-by-tmpfill', 'wb').write(b'x' * 2**20)\n"
+               "        print('WROTE', folder)\n    except OSError as exc:\n        print('refused', folder, type(exc).__name__)",
+}
+QUOTA = detect().layers["disk quota"]
+
 # Text a student controls, in every place text comes out of a notebook.
 HOSTILE |= {
     "surrogates": 'import sys\ndef relu_forward(a):\n    raise ValueError("lone \\ud800 surrogate")\n'
@@ -136,6 +153,12 @@ def survivors(marker: str) -> list[str]:
     """Live processes whose command line holds `marker`."""
     ps = subprocess.run(["ps", "-ww", "-eo", "stat,args"], capture_output=True, text=True).stdout
     return [line for line in ps.splitlines() if marker in line and not line.startswith("Z")]
+
+
+def mounts_under(folder: Path) -> list[str]:
+    """The mount points below `folder`."""
+    with open("/proc/self/mountinfo") as table:
+        return [line.split()[4] for line in table if line.split()[4].startswith(f"{folder}/")]
 
 
 def leftovers() -> list[str]:
@@ -163,6 +186,9 @@ def class_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         notebook(subs / student / "work.ipynb")
         os.mkfifo(subs / student / name) if target == "FIFO" else os.symlink(str(target).replace("SUBMISSIONS", str(subs)), subs / student / name)
     os.symlink(subs / "ada.ipynb", subs / "copycat.ipynb")
+    notebook(subs / "bigfiles" / "work.ipynb")
+    with open(subs / "bigfiles" / "data.bin", "wb") as data:
+        data.truncate(70 * 2**20)  # sparse here, 70 MiB in a working copy
     notebook(subs / "linked" / "work.ipynb", "import numpy as np\nassert open('data.csv').read() == '1,2'")  # a link to its own file
     (subs / "linked" / "data").mkdir()
     (subs / "linked" / "data" / "values.csv").write_text("1,2")
@@ -171,7 +197,7 @@ def class_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     env = {**os.environ, "GRADER_SEED": SEED}
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "grader.cli", "run", str(subs), "--out", str(root / "reports"), "--timeout", "3", "--jobs", "2", "--memory", "1G", "--executor", request.param],
+        [sys.executable, "-m", "grader.cli", "run", str(subs), "--out", str(root / "reports"), "--timeout", "3", "--jobs", "2", "--memory", "1G", "--disk", "64M", "--executor", request.param],
         cwd=root, env=env, capture_output=True, text=True, timeout=600,
     )
     elapsed = time.monotonic() - started
@@ -193,7 +219,7 @@ def class_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 def test_the_run_completes_and_honest_students_are_untouched(class_run):
     assert class_run["done"].returncode == 0, class_run["done"].stderr
     grades = class_run["grades"]
-    odd = sorted(set(grades.index) - {"ada", "zoe", "linked", "copycat", *HOSTILE, *LINKS})
+    odd = sorted(set(grades.index) - {"ada", "zoe", "linked", "copycat", "bigfiles", *HOSTILE, *LINKS})
     assert len(odd) == 2 and odd[0].startswith("caf\ufffd-\ufffd~") and odd[1].startswith("y" * 150) and len(odd[1].encode()) <= 200
     for honest in ("ada", "zoe", "linked", *odd):
         assert grades.loc[honest, "total"] == 18 and grades.loc[honest, "status"] == "ok"
@@ -232,6 +258,34 @@ def test_writes_outside_the_working_copy_are_refused(class_run):
     feedback = class_run["feedback"]["escape"]
     assert "WROTE" not in feedback and feedback.count("refused") >= 4
     assert not list(class_run["root"].rglob("evil.txt")) and not Path("/tmp/evil.txt").exists()
+
+
+@pytest.mark.skipif(not QUOTA, reason="this machine does not let the grader mount a tmpfs: no disk quota")
+def test_a_notebook_cannot_write_more_than_its_disk_quota(class_run):
+    """In bytes and in files. Its reports to the grader do not share its quota, so a notebook that
+    fills it is graded in full; one that then dies is told it had filled it; a submission larger than
+    the quota is that submission's error; the others are graded as if none of them were there."""
+    feedback = {name: " ".join(class_run["feedback"][name].split()) for name in ("diskfill", "diskhog", "diskcrash", "inodes")}
+    written = int(feedback["diskfill"].split("FULL after ")[1].split()[0])
+    assert 40 <= written <= 64 and "OSError" in feedback["diskfill"]
+    assert class_run["grades"].loc["diskfill", "total"] == 18
+    made = int(feedback["inodes"].split("NO MORE FILES after ")[1].split()[0])
+    assert 4000 <= made <= 8192 and class_run["grades"].loc["inodes", "total"] == 18
+    hog = class_run["grades"].loc["diskhog"]  # its reports do not share its quota: graded in full
+    assert hog.status == "ok" and hog.total == 18 and "FULL after" in feedback["diskhog"]
+    crash = class_run["grades"].loc["diskcrash"]
+    assert crash.status == "crashed" and "filled its disk quota of 64 MiB" in feedback["diskcrash"]
+    big = class_run["grades"].loc["bigfiles"]  # a submission folder larger than the quota
+    assert big.status == "error" and big.total == 0
+    assert "at most 64 MiB, its disk quota" in " ".join(class_run["feedback"]["bigfiles"].split())
+
+
+@pytest.mark.skipif(not NAMESPACES and os.geteuid() != 0, reason="notebooks run as the grader's own user: its /tmp is theirs")
+def test_shared_temporary_folders_are_the_notebooks_own_or_closed(class_run):
+    """/tmp, /var/tmp and /dev/shm: inside the namespaces, none the host's, and nothing of them is left;
+    without them, what a notebook's uid wrote there is removed after it."""
+    assert class_run["grades"].loc["tmpfill", "total"] == 18
+    assert not any(Path(folder, "left-by-tmpfill").exists() for folder in ("/tmp", "/var/tmp", "/dev/shm"))
 
 
 def test_the_seed_is_nowhere_the_notebook_can_look(class_run):
@@ -369,13 +423,14 @@ def test_a_killed_run_resumes_and_its_reports_equal_an_uninterrupted_runs(tmp_pa
     assert not (tmp_path / "a" / "grades.csv").exists()  # no half-written reports
     left = Path(tempfile.gettempdir()) / f"grader-run-{killed.pid}"
     assert left.is_dir()  # its working copies, which nothing could remove
+    assert mounts_under(left) or not QUOTA  # and their disk quotas, still mounted
     deadline = time.monotonic() + 10
     while survivors(str(tmp_path / "a")) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert survivors(str(tmp_path / "a")) == []  # its workers (and their warm servers) died with it
     resumed = subprocess.run([*command, "--out", str(tmp_path / "a")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0 and "reused from an earlier run" in resumed.stderr
-    assert not left.exists()  # removed by the next run
+    assert not left.exists() and mounts_under(left) == []  # unmounted and removed by the next run
     straight = subprocess.run([*command, "--out", str(tmp_path / "b")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert straight.returncode == 0
     files = ["grades.csv", "exercises.csv", "trials.csv", *(f"feedback/s{i}.md" for i in range(6))]
