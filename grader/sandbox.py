@@ -7,7 +7,9 @@
   process limit applies and one student's fork bomb cannot starve another's (root only);
 - namespaces: bubblewrap gives a PID namespace (every descendant dies with the notebook, even one
   that called setsid), no network, and a filesystem that holds only the Python installation
-  (read-only, with the grader's own packages masked) and the job's own directory (needs `bwrap`).
+  (read-only, with the grader's own packages masked) and the job's own directory (needs `bwrap`);
+- disk quota: the notebook's working directory is a tmpfs of `Limits.disk` bytes (root, where the
+  machine lets it mount one).
 
 Where a layer is unavailable (no bwrap, no namespaces, macOS) the others still hold, and the run
 says so; `--strict` refuses to run without all of them.
