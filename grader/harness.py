@@ -441,10 +441,10 @@ def main() -> None:
 def serve(own_namespaces: bool) -> None:
     """A warm server: `python -I harness.py --serve [--own-namespaces]`. numpy and IPython are loaded
     once; for each line `JOB_DIR BUDGET` on stdin it forks a child that runs that job in ./work (its
-    disk quota), writing its frames to JOB_DIR/frames.bin, waits at most BUDGET seconds, kills whatever the child left behind
-    (in namespaces of its own: every other process there, and every System V object), then writes an
-    `exit` frame naming the job on its own stdout, which no child can write to. It never runs student
-    code itself."""
+    disk quota), writing its frames to JOB_DIR/frames.bin, waits at most BUDGET seconds, kills
+    whatever the child left behind (in namespaces of its own: every other process there, every System
+    V object, everything in /tmp), then writes an `exit` frame naming the job on its own stdout,
+    which no child can write to. It never runs student code itself."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     warm = shell()

@@ -246,7 +246,7 @@ def unmount(folder: Path) -> None:
 
 
 def unmount_under(root: Path) -> None:
-    """Unmount every tmpfs below `root`, deepest first: a killed run's quotas, before its folder is removed."""
+    """Unmount everything mounted below `root`, deepest first: a killed run's quotas, before its folder is removed."""
     try:
         with open("/proc/self/mountinfo") as table:
             points = [_unescape(line.split()[4]) for line in table]
