@@ -23,7 +23,7 @@ import numpy as np
 from grader import harness
 from grader.job import Execution, Job
 from grader.received import read_frames, safe_text
-from grader.sandbox import Limits, Sandbox, claim_slot, detect
+from grader.sandbox import Limits, Sandbox, claim_slot, detect, inodes
 
 OUTPUT_CAP = 64 * 1024  # bytes of the notebook's printed output kept for feedback
 FRAMES_CAP = Limits.file_size  # bytes of frames read from one notebook: as much as its file size limit lets it write
@@ -118,10 +118,11 @@ def stage(folder: Path, work: Path, job: Job, limits: Limits, seconds: float, ui
     try:
         copy_submission(job.files, work)
         (folder / harness.JOB_FILE).write_bytes(pack_job(job, limits.as_dict(seconds), uid))
-    except OSError as exc:
+    except OSError as exc:  # shutil.Error, of copytree, lists every file: not shown
+        why = f" ({exc.strerror})" if exc.strerror else ""
         raise StagingError(
-            f"its files could not be copied for grading ({exc.strerror or exc}): a submission's files may take at most "
-            f"{limits.disk // 2**20} MiB, its disk quota"
+            f"its files could not be copied for grading{why}: a submission's files may take at most "
+            f"{limits.disk // 2**20} MiB and {inodes(limits.disk)} files, its disk quota"
         ) from None
     if uid is not None:
         hand_over(work, uid, *above, folder)

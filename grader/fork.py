@@ -26,7 +26,7 @@ from grader import harness
 from grader.execute import STARTUP_GRACE, budget, environment, filled, finish, kill_group, messages_in, read_capped, stage
 from grader.job import Execution, Job
 from grader.received import read_frames
-from grader.sandbox import Limits, Sandbox, claim_slot, detect
+from grader.sandbox import Limits, Sandbox, alive, claim_slot, detect, unmount_under
 
 
 class Server:
@@ -34,7 +34,8 @@ class Server:
 
     def __init__(self, sandbox: Sandbox, uid: int | None, limits: Limits) -> None:
         self.sandbox, self.uid, self.limits = sandbox, uid, limits
-        self.box = Path(tempfile.mkdtemp(prefix="grader-server-"))
+        self.box = Path(tempfile.mkdtemp(prefix=f"grader-server-{os.getpid()}-"))
+        sweep_stale(Path(tempfile.gettempdir()))
         self.proc: subprocess.Popen[bytes] | None = None
         self.jobs = itertools.count()
         (self.box / "jobs").mkdir()
@@ -79,7 +80,23 @@ class Server:
         finally:
             self.sandbox.end(self.uid)  # without namespaces, what escaped the server's own reaping
             shutil.rmtree(job_dir, ignore_errors=True)
-            harness.empty(self.box / "work")  # nothing of one notebook's files reaches the next
+            self._clear_work()
+
+    def _clear_work(self) -> None:
+        """Nothing of one notebook's files may reach the next: empty the working directory, or, should
+        anything stay there, give the next notebook a new one (and a new server, which sees it)."""
+        try:
+            harness.empty(self.box / "work")
+            if not any(os.scandir(self.box / "work")):
+                return
+        except Exception:
+            pass
+        self.close()
+        self.quota.close()
+        (self.box / "work").rename(self.box / f"left-{next(self.jobs)}")  # removed with the box, or unmounted by then
+        (self.box / "work").mkdir()
+        self.quota = contextlib.ExitStack()
+        self.quota.enter_context(self.sandbox.quota(self.box / "work", self.limits.disk))
 
     def _wait_exit(self, job: str, seconds: float) -> dict | None:
         """The server's `exit` frame for `job` (None if it never came in time): frames for other
@@ -113,7 +130,23 @@ class Server:
     def remove(self) -> None:
         self.close()
         self.quota.close()
-        shutil.rmtree(self.box, ignore_errors=True)
+        remove_box(self.box)
+
+
+def sweep_stale(folder: Path) -> None:
+    """Remove the boxes, and unmount the quotas, of servers whose process died without removing them
+    (a Dask worker killed at the end of its cluster's life, a grader killed outside a run's folder)."""
+    for box in folder.glob("grader-server-*-*"):
+        pid = box.name.split("-")[2]
+        if pid.isdigit() and not alive(int(pid)):
+            unmount_under(box)
+            remove_box(box)
+
+
+def remove_box(box: Path) -> None:
+    with contextlib.suppress(OSError):
+        harness.empty(box)  # however deep a notebook's folders went
+        box.rmdir()
 
 
 class ForkExecutor:

@@ -523,30 +523,49 @@ def sweep() -> None:
 
 
 def empty(folder: str | os.PathLike[str]) -> None:
-    """Remove everything in `folder`, which stays; folders a notebook made unreadable or unwritable too."""
-    import shutil
-
-    tried: set[str] = set()
-
-    def unlock(function: Any, path: str, error: Any) -> None:
-        """Make `path` and its folder the owner's to change again (each once), then remove it."""
-        if path in tried:
-            return
-        tried.add(path)
-        for target in (os.path.dirname(path), path):
-            if not os.path.islink(target):
+    """Remove everything in `folder`, which stays: however deep (no recursion, and every path relative
+    to an open folder, so no path is ever too long), whatever modes a notebook set, following no link.
+    For a folder whose processes have all ended: it walks back up through `..`."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    above: list[tuple[str, list[str]]] = []  # (the current folder's name in its parent, the parent's folders still to remove)
+    pending = _remove_files(fd)
+    try:
+        while True:
+            if pending:
+                name = pending.pop()
                 with contextlib.suppress(OSError):
-                    os.chmod(target, 0o700)
-        with contextlib.suppress(OSError):
-            shutil.rmtree(path, onerror=unlock) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
+                    os.chmod(name, 0o700, dir_fd=fd)  # a folder, not a link: scandir said so, and nothing runs there now
+                try:
+                    inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                except OSError:
+                    continue
+                above.append((name, pending))
+                os.close(fd)
+                fd, pending = inner, _remove_files(inner)
+            elif above:
+                name, pending = above.pop()
+                outer = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd = outer
+                with contextlib.suppress(OSError):
+                    os.rmdir(name, dir_fd=fd)
+            else:
+                return
+    finally:
+        os.close(fd)
 
-    with os.scandir(folder) as entries:
+
+def _remove_files(fd: int) -> list[str]:
+    """Remove what is not a folder in the folder open as `fd`; its folders' names."""
+    folders = []
+    with os.scandir(fd) as entries:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, onerror=unlock)
+                folders.append(entry.name)
             else:
                 with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
+                    os.unlink(entry.name, dir_fd=fd)
+    return folders
 
 
 def clear_ipc(owner: int | None = None) -> None:

@@ -28,7 +28,7 @@ from grader.execute import Executor, ProcessExecutor, StagingError
 from grader.job import Calls, Job
 from grader.fork import ForkExecutor
 from grader.grade import ExerciseResult, TrialResult, grade_trial, score_exercise
-from grader.sandbox import Limits, Sandbox, claim_slot, detect, unmount_under
+from grader.sandbox import Limits, Sandbox, alive, claim_slot, detect, unmount_under
 from grader.spec import Assignment, load
 from grader.trials import Trial, make_trials, plan
 
@@ -193,7 +193,7 @@ def scratch() -> Iterator[Path]:
     base = Path(tempfile.gettempdir())
     for old in base.glob("grader-run-*"):
         pid = old.name.removeprefix("grader-run-")
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             unmount_under(old)  # its notebooks' disk quotas
             shutil.rmtree(old, ignore_errors=True)
     root = base / f"grader-run-{os.getpid()}"
@@ -206,16 +206,6 @@ def scratch() -> Iterator[Path]:
         tempfile.tempdir = previous
         unmount_under(root)  # what a worker killed before its executor closed left mounted
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        pass
-    return True
 
 
 _executor: Executor | None = None  # the warm executor of this worker process

@@ -228,16 +228,32 @@ def _remove_owned(folder: str, uid: int) -> None:
             continue
 
 
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists (another user's included)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
+
+
 MS_NOSUID, MS_NODEV, MNT_DETACH = 2, 4, 2
 
 
 def mount_tmpfs(folder: Path, size: int) -> None:
     """Mount a tmpfs of `size` bytes on `folder` (root only): it cannot hold more, whatever writes there,
     nor more files than one per 8 KiB of it (each costs the kernel memory that `size` does not count)."""
-    options = f"size={size},nr_inodes={max(4096, size // 8192)},mode=0711"
+    options = f"size={size},nr_inodes={inodes(size)},mode=0711"
     if libc().mount(b"tmpfs", os.fsencode(folder), b"tmpfs", MS_NOSUID | MS_NODEV, options.encode()) != 0:
         error = ctypes.get_errno()
         raise OSError(error, f"cannot mount a tmpfs on {folder}: {os.strerror(error)}")
+
+
+def inodes(size: int) -> int:
+    """How many files and folders a disk quota of `size` bytes may hold."""
+    return max(4096, size // 8192)
 
 
 def unmount(folder: Path) -> None:

@@ -130,6 +130,9 @@ HOSTILE |= {
     "inodes": "import os\nmade = 0\ntry:\n    for made in range(20_000):\n        open(f'f{made}', 'w').close()\n    print('MADE ALL')\n"
               "except OSError as exc:\n    print('NO MORE FILES after', made, type(exc).__name__)\n"
               "for name in os.listdir('.'):\n    if name.startswith('f') and name[1:].isdigit():\n        os.remove(name)",
+    # deeper than Python's recursion limit, and than the longest path: the working directory is emptied anyway
+    "deeptree": "import os\nfd = os.open('.', os.O_RDONLY)\nfor i in range(2500):\n    os.mkdir('d', dir_fd=fd)\n"
+                "    inner = os.open('d', os.O_RDONLY, dir_fd=fd)\n    os.close(fd)\n    fd = inner\nos.chmod('d', 0)",
     "tmpfill": "for folder in ['/tmp', '/var/tmp', '/dev/shm']:\n    try:\n        open(f'{folder}/left-by-tmpfill', 'wb').write(b'x' * 2**20)\n"
                "        print('WROTE', folder)\n    except OSError as exc:\n        print('refused', folder, type(exc).__name__)",
 }
@@ -186,6 +189,9 @@ def class_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         notebook(subs / student / "work.ipynb")
         os.mkfifo(subs / student / name) if target == "FIFO" else os.symlink(str(target).replace("SUBMISSIONS", str(subs)), subs / student / name)
     os.symlink(subs / "ada.ipynb", subs / "copycat.ipynb")
+    notebook(subs / "manyfiles" / "work.ipynb")
+    for i in range(9000):  # more files than a 64M quota holds
+        (subs / "manyfiles" / f"{i}.txt").touch()
     notebook(subs / "bigfiles" / "work.ipynb")
     with open(subs / "bigfiles" / "data.bin", "wb") as data:
         data.truncate(70 * 2**20)  # sparse here, 70 MiB in a working copy
@@ -219,7 +225,7 @@ def class_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 def test_the_run_completes_and_honest_students_are_untouched(class_run):
     assert class_run["done"].returncode == 0, class_run["done"].stderr
     grades = class_run["grades"]
-    odd = sorted(set(grades.index) - {"ada", "zoe", "linked", "copycat", "bigfiles", *HOSTILE, *LINKS})
+    odd = sorted(set(grades.index) - {"ada", "zoe", "linked", "copycat", "bigfiles", "manyfiles", *HOSTILE, *LINKS})
     assert len(odd) == 2 and odd[0].startswith("caf\ufffd-\ufffd~") and odd[1].startswith("y" * 150) and len(odd[1].encode()) <= 200
     for honest in ("ada", "zoe", "linked", *odd):
         assert grades.loc[honest, "total"] == 18 and grades.loc[honest, "status"] == "ok"
@@ -275,9 +281,11 @@ def test_a_notebook_cannot_write_more_than_its_disk_quota(class_run):
     assert hog.status == "ok" and hog.total == 18 and "FULL after" in feedback["diskhog"]
     crash = class_run["grades"].loc["diskcrash"]
     assert crash.status == "crashed" and "filled its disk quota of 64 MiB" in feedback["diskcrash"]
-    big = class_run["grades"].loc["bigfiles"]  # a submission folder larger than the quota
-    assert big.status == "error" and big.total == 0
-    assert "at most 64 MiB, its disk quota" in " ".join(class_run["feedback"]["bigfiles"].split())
+    for big in ("bigfiles", "manyfiles"):  # submission folders larger than the quota, in bytes and in files
+        row, shown = class_run["grades"].loc[big], " ".join(class_run["feedback"][big].split())
+        assert row.status == "error" and row.total == 0
+        assert "at most 64 MiB and 8192 files, its disk quota" in shown and "grader-" not in shown and len(shown) < 20_000
+    assert class_run["grades"].loc["deeptree", "total"] == 18
 
 
 @pytest.mark.skipif(not NAMESPACES and os.geteuid() != 0, reason="notebooks run as the grader's own user: its /tmp is theirs")
