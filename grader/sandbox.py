@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from grader.harness import clear_ipc, libc, sweep
+from grader.harness import clear_ipc, empty, libc, sweep
 
 INSIDE = Path("/grading")  # where the job's directory appears inside the namespace
 FIRST_UID = 61000  # unprivileged uids FIRST_UID, FIRST_UID + 1, ...: one per notebook running at once
@@ -221,7 +221,8 @@ def _remove_owned(folder: str, uid: int) -> None:
             if entry.stat(follow_symlinks=False).st_uid != uid:
                 continue
             if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)  # never follows a link it meets
+                empty(entry.path)  # however deep; never follows a link it meets
+                os.rmdir(entry.path)
             else:
                 os.unlink(entry.path)
         except OSError:
