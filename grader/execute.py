@@ -23,6 +23,7 @@ import numpy as np
 from grader import harness
 from grader.job import Execution, Job
 from grader.received import read_frames, safe_text
+from grader.cgroup import MemoryCap
 from grader.sandbox import Limits, Sandbox, claim_slot, detect, inodes
 
 OUTPUT_CAP = 64 * 1024  # bytes of the notebook's printed output kept for feedback
@@ -45,36 +46,41 @@ class ProcessExecutor:
         self.sandbox = sandbox or detect()
         self.limits = limits
         self._slots: queue.Queue[int] = queue.Queue()
-        for slot in slots or (claim_slot(),):  # one uid per notebook running at once
+        self._caps: dict[int, MemoryCap | None] = {}
+        for slot in slots or (claim_slot(),):  # one uid and one memory cgroup per notebook running at once
+            self._caps[slot] = self.sandbox.memory_cap(slot, limits)
             self._slots.put(slot)
 
     def close(self) -> None:
-        pass  # nothing outlives a notebook
+        for cap in self._caps.values():  # nothing else outlives a notebook
+            if cap is not None:
+                cap.remove()
+
     def execute(self, job: Job) -> Execution:
         slot = self._slots.get()
         try:
-            return self._execute(job, self.sandbox.uid(slot))
+            return self._execute(job, self.sandbox.uid(slot), self._caps[slot])
         finally:
             self._slots.put(slot)
 
-    def _execute(self, job: Job, uid: int | None) -> Execution:
+    def _execute(self, job: Job, uid: int | None, cap: MemoryCap | None) -> Execution:
         seconds = budget(job)
         with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
             box = Path(tmp) / "box"  # all the notebook's process may see of the grader's files
             (box / "work").mkdir(parents=True)
             with self.sandbox.quota(box / "work", self.limits.disk):
-                return self._run_in(box, job, uid, seconds, Path(tmp))
+                return self._run_in(box, job, uid, cap, seconds, Path(tmp))
 
-    def _run_in(self, box: Path, job: Job, uid: int | None, seconds: float, tmp: Path) -> Execution:
+    def _run_in(self, box: Path, job: Job, uid: int | None, cap: MemoryCap | None, seconds: float, tmp: Path) -> Execution:
         stage(box, box / "work", job, self.limits, seconds, uid, tmp)
         shutil.copy(harness.__file__, box / "harness.py")
         inside = self.sandbox.path(box)
-        argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), str(inside / harness.JOB_FILE)], box, disk=self.limits.disk)
+        argv = [sys.executable, "-I", str(inside / "harness.py"), str(inside / harness.JOB_FILE)]
         capture, frames = tmp / "output.txt", tmp / harness.FRAMES_FILE
-        returncode, timed_out = self._run(argv, box / "work", environment(inside), capture, frames, seconds)
+        returncode, timed_out = self._run(self.sandbox.command(argv, box, disk=self.limits.disk, cap=cap), box / "work", environment(inside), capture, frames, seconds)
         self.sandbox.end(uid)  # without namespaces, what left the process group (a session of its own)
         execution = finish(read_frames(messages_in(frames), job), read_capped(capture), returncode, timed_out, seconds)
-        return filled(execution, box / "work", self.limits, self.sandbox)
+        return reached(execution, box / "work", self.limits, self.sandbox, cap)
 
     def _run(self, argv: list[str], work: Path, env: dict[str, str], capture: Path, frames: Path, budget: float) -> tuple[int, bool]:
         """Run the harness with its frames going to a file, which the notebook's file size limit caps
@@ -128,13 +134,19 @@ def stage(folder: Path, work: Path, job: Job, limits: Limits, seconds: float, ui
         hand_over(work, uid, *above, folder)
 
 
-def filled(execution: Execution, work: Path, limits: Limits, sandbox: Sandbox) -> Execution:
-    """Say so when a notebook that did not end well had filled its disk quota (`work`'s tmpfs): its
-    own writes failed from then on."""
-    if sandbox.quota_on and execution.status != "ok":
+def reached(execution: Execution, work: Path, limits: Limits, sandbox: Sandbox, cap: MemoryCap | None) -> Execution:
+    """Say so when a notebook that did not end well had filled its disk quota (`work`'s tmpfs: its own
+    writes failed from then on) or reached its memory cap (the kernel ended one of its processes)."""
+    capped = cap is not None and cap.reached()  # asked after every notebook: a kill is counted for its own
+    if execution.status == "ok":
+        return execution
+    if sandbox.quota_on:
         stats = os.statvfs(work)
         if stats.f_bavail * stats.f_frsize < 2**20:
             execution.message += f" (it had filled its disk quota of {limits.disk // 2**20} MiB)"
+    if capped:
+        execution.message += (f" (its processes had reached their memory cap of {limits.together // 2**20} MiB "
+                              "together, and the system ended one of them)")
     return execution
 
 

@@ -23,17 +23,18 @@ from pathlib import Path
 from typing import Sequence
 
 from grader import harness
-from grader.execute import STARTUP_GRACE, budget, environment, filled, finish, kill_group, messages_in, read_capped, stage
+from grader.execute import STARTUP_GRACE, budget, environment, finish, kill_group, messages_in, read_capped, reached, stage
 from grader.job import Execution, Job
 from grader.received import read_frames
 from grader.sandbox import Limits, Sandbox, alive, claim_slot, detect, unmount_under
 
 
 class Server:
-    """One warm `harness.py --serve` process and its sandbox directory."""
+    """One warm `harness.py --serve` process, its sandbox directory and its slot's memory cgroup."""
 
-    def __init__(self, sandbox: Sandbox, uid: int | None, limits: Limits) -> None:
-        self.sandbox, self.uid, self.limits = sandbox, uid, limits
+    def __init__(self, sandbox: Sandbox, slot: int, limits: Limits) -> None:
+        self.sandbox, self.uid, self.limits = sandbox, sandbox.uid(slot), limits
+        self.cap = sandbox.memory_cap(slot, limits)  # the server's and its notebooks'
         self.box = Path(tempfile.mkdtemp(prefix=f"grader-server-{os.getpid()}-"))
         sweep_stale(Path(tempfile.gettempdir()))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -50,7 +51,7 @@ class Server:
                 folder.chmod(0o711)
         inside = self.sandbox.path(self.box)
         own = ["--own-namespaces"] if self.sandbox.bwrap else []  # bubblewrap's: the server may clear them all
-        argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), "--serve", *own], self.box, cwd=".", disk=self.limits.disk)
+        argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), "--serve", *own], self.box, cwd=".", disk=self.limits.disk, cap=self.cap)
         with open(self.box / "server.log", "ab") as log:
             self.proc = subprocess.Popen(
                 argv, cwd=self.box, env=environment(inside), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
@@ -76,7 +77,7 @@ class Server:
             frames = job_dir / harness.FRAMES_FILE
             reports = messages_in(frames)
             execution = finish(read_frames(reports, job), read_capped(job_dir / "output.txt"), ended["returncode"], ended["timed_out"], seconds)
-            return filled(execution, self.box / "work", self.limits, self.sandbox)
+            return reached(execution, self.box / "work", self.limits, self.sandbox, self.cap)
         finally:
             self.sandbox.end(self.uid)  # without namespaces, what escaped the server's own reaping
             shutil.rmtree(job_dir, ignore_errors=True)
@@ -131,6 +132,8 @@ class Server:
         self.close()
         self.quota.close()
         remove_box(self.box)
+        if self.cap is not None:
+            self.cap.remove()
 
 
 def sweep_stale(folder: Path) -> None:
@@ -155,7 +158,7 @@ class ForkExecutor:
     def __init__(self, sandbox: Sandbox | None = None, limits: Limits = Limits(), slots: Sequence[int] | None = None) -> None:
         self.sandbox = sandbox or detect()
         self.limits = limits
-        self._servers = [Server(self.sandbox, self.sandbox.uid(slot), limits) for slot in slots or (claim_slot(),)]
+        self._servers = [Server(self.sandbox, slot, limits) for slot in slots or (claim_slot(),)]
         self._free: queue.Queue[Server] = queue.Queue()
         for server in self._servers:
             self._free.put(server)

@@ -292,6 +292,7 @@ def confine(limits: dict[str, int], uid: int | None) -> None:
 
     for name, value in limits.items():
         resource.setrlimit(getattr(resource, name), (value, value))
+    oom_score(1000)  # the first process its memory cgroup ends; set as root, it cannot lower it again
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an over-long write fails instead of killing the process
     if uid is not None:
         os.setgroups([])
@@ -438,6 +439,14 @@ def main() -> None:
     run_job(sys.argv[1], channel)
 
 
+def oom_score(adjustment: int) -> None:
+    """How soon the kernel ends this process when its memory cgroup is full (-1000 never, 1000 first);
+    lowering it needs root, and where it cannot be set the cgroup is not there either."""
+    with contextlib.suppress(OSError):
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(adjustment))
+
+
 def serve(own_namespaces: bool) -> None:
     """A warm server: `python -I harness.py --serve [--own-namespaces]`. numpy and IPython are loaded
     once; for each line `JOB_DIR BUDGET` on stdin it forks a child that runs that job in ./work (its
@@ -447,6 +456,7 @@ def serve(own_namespaces: bool) -> None:
     which no child can write to. It never runs student code itself."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    oom_score(-500)  # in the slot's memory cgroup with its notebooks: they go first, whatever they hold
     warm = shell()
     for source in ("pass", "raise ValueError"):  # IPython initialises much on a first cell and a first traceback
         warm.run_cell(source, store_history=False)

@@ -11,7 +11,9 @@ the same frames as the other executors'.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import json
 import os
 import re
@@ -23,13 +25,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import ensure_event_loop
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader import harness
-from grader.execute import STARTUP_GRACE, budget, cap, environment, filled, finish, kill_group, messages_in, stage
+from grader.cgroup import MemoryCap
+from grader.execute import STARTUP_GRACE, budget, cap, environment, finish, kill_group, messages_in, reached, stage
 from grader.job import Execution, Job
 from grader.received import read_frames
 from grader.sandbox import Limits, Sandbox, claim_slot, detect
@@ -46,6 +50,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     box: Path
     sandbox: Sandbox
     disk: int  # bytes the namespace's own /tmp may hold
+    cap: MemoryCap | None  # the slot's memory cgroup
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         inside = self.sandbox.path(self.box)
@@ -53,7 +58,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         info["ip"] = str(inside / "work" / ".ipc" / "kernel")
         (self.box / "kernel.json").write_text(json.dumps(info))
         argv = [sys.executable, "-I", str(inside / "harness.py"), "--kernel", str(inside / "kernel.json"), str(inside / harness.JOB_FILE)]
-        return self.sandbox.command(argv, self.box, disk=self.disk)
+        return self.sandbox.command(argv, self.box, disk=self.disk, cap=self.cap)
 
 
 class KernelExecutor:
@@ -63,11 +68,19 @@ class KernelExecutor:
         self.sandbox = sandbox or detect()
         self.limits = limits
         self.slot = (slots or (claim_slot(),))[0]  # one notebook at a time per executor
+        self.cap = self.sandbox.memory_cap(self.slot, limits)
 
     def close(self) -> None:
-        pass  # nothing outlives a notebook
+        if self.cap is not None:  # nothing else outlives a notebook
+            self.cap.remove()
 
     def execute(self, job: Job) -> Execution:
+        """Each notebook's kernel session in an event loop of its own, closed after it: never one
+        inherited from the process this one was forked from (shared with its other children, that
+        loop's epoll would hang them), and nothing left open for the next notebook."""
+        return contextvars.Context().run(self._execute, job)
+
+    def _execute(self, job: Job) -> Execution:
         seconds, uid = budget(job), self.sandbox.uid(self.slot)
         with tempfile.TemporaryDirectory(prefix="grader-kernel-") as tmp, contextlib.ExitStack() as quota:
             box, work = Path(tmp) / "box", Path(tmp) / "box" / "work"
@@ -81,7 +94,7 @@ class KernelExecutor:
                     os.chown(work / own, uid, uid)
             nb = new_notebook(cells=[new_code_cell(source) for source in job.cells])
             km = SandboxedKernelManager(transport="ipc", ip=str(work / ".ipc" / "kernel"), connection_file=str(box / "connection.json"))
-            km.box, km.sandbox, km.disk = box, self.sandbox, self.limits.disk
+            km.box, km.sandbox, km.disk, km.cap = box, self.sandbox, self.limits.disk, self.cap
             client = NotebookClient(
                 nb, km=km, timeout=int(job.timeout + SAFETY), startup_timeout=int(STARTUP_GRACE), allow_errors=True,
                 shutdown_kernel="immediate", record_timing=False,
@@ -113,10 +126,23 @@ class KernelExecutor:
                     kill_group(process.pid)
                     process.wait()
                 self.sandbox.end(uid)  # without namespaces, what left the kernel's process group
+                _close(client, km)
             frames = box / harness.FRAMES_FILE
             reports += messages_in(frames)
             execution = finish(read_frames(reports, job), cap(_printed(nb)), returncode, timed_out, seconds)
-            return filled(execution, work, self.limits, self.sandbox)
+            return reached(execution, work, self.limits, self.sandbox, self.cap)
+
+
+def _close(client: NotebookClient, km: SandboxedKernelManager) -> None:
+    """Close the client's channels, the manager's ZeroMQ context and this notebook's event loop: each
+    holds sockets, epoll descriptors and a thread, which a worker grading hundreds of notebooks would
+    otherwise run out of."""
+    if client.kc is not None:
+        client.kc.stop_channels()
+    km.context.destroy(linger=0)
+    loop = ensure_event_loop()
+    loop.close()
+    asyncio.set_event_loop(None)
 
 
 def _cell_report(cell: NotebookNode, index: int, nb: NotebookNode) -> dict[str, Any]:

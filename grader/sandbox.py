@@ -9,7 +9,9 @@
   that called setsid), no network, and a filesystem that holds only the Python installation
   (read-only, with the grader's own packages masked) and the job's own directory (needs `bwrap`);
 - disk quota: the notebook's working directory is a tmpfs of `Limits.disk` bytes (root, where the
-  machine lets it mount one).
+  machine lets it mount one);
+- memory cgroup: what all of a notebook's processes hold in memory at once is capped
+  (`Limits.together`; root, where the machine has a memory cgroup the grader may make children in).
 
 Where a layer is unavailable (no bwrap, no namespaces, macOS) the others still hold, and the run
 says so; `--strict` refuses to run without all of them.
@@ -23,7 +25,6 @@ import functools
 import importlib.util
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from grader import cgroup
+from grader.cgroup import Hierarchy, MemoryCap, unescape
 from grader.harness import clear_ipc, empty, libc, sweep
 
 INSIDE = Path("/grading")  # where the job's directory appears inside the namespace
@@ -60,6 +63,12 @@ class Limits:
             "RLIMIT_NPROC": self.processes, "RLIMIT_CPU": int(cpu_seconds) + 1, "RLIMIT_CORE": 0,
         }
 
+    @property
+    def together(self) -> int:
+        """Bytes all of a notebook's processes may hold in memory at once (its memory cgroup): one
+        process's address space, plus its working directory and its /tmp, whose files are memory too."""
+        return self.memory + 2 * self.disk
+
 
 @dataclass(frozen=True)
 class Sandbox:
@@ -67,6 +76,7 @@ class Sandbox:
     as_root: bool
     python_shared: bool = True  # other users can read the Python installation (needed for a uid of its own without namespaces)
     quota_on: bool = False  # the grader may mount a size-limited tmpfs for each notebook's directory (root, allowed to mount)
+    cgroups: Hierarchy | None = None  # where the grader may make a memory cgroup per slot (root, where the machine allows it)
 
     @property
     def layers(self) -> dict[str, bool]:
@@ -76,6 +86,7 @@ class Sandbox:
             "unprivileged uid": self.own_uids,
             "namespaces (pid, network, filesystem)": self.bwrap is not None,
             "disk quota": self.quota_on,
+            "memory cgroup": self.capped,
         }
 
     def describe(self) -> str:
@@ -94,6 +105,11 @@ class Sandbox:
             if not self.quota_on:
                 reasons.append("no disk quota: a notebook may fill the disk its working copy is on "
                                f"({'run as root to get one' if not self.as_root else 'this machine does not let the grader mount a tmpfs'})")
+            if not self.capped:
+                why = ("run as root to get one" if not self.as_root else
+                       "this machine gives the grader no memory cgroup of its own: cgroup v1, or v2 with the memory controller at its top"
+                       if self.cgroups is None else "notebooks run as root outside namespaces, where they could lift it")
+                reasons.append(f"no memory cgroup: the memory a notebook holds outside its address space (shared memory, many processes) is not capped ({why})")
             text += f"; off: {', '.join(off)} — {'; '.join(reasons)}"
         return text
 
@@ -129,11 +145,29 @@ class Sandbox:
         finally:
             unmount(folder)
 
-    def command(self, argv: list[str], box: Path, cwd: str = "work", disk: int = Limits.disk) -> list[str]:
-        """`argv` (whose paths are under `self.path(box)`) wrapped in bubblewrap, starting in `box/cwd`;
-        unchanged without bubblewrap. The namespace's own /tmp holds at most `disk` bytes."""
+    @property
+    def capped(self) -> bool:
+        """A memory cgroup per slot, where this machine has them and a notebook can neither lift its cap
+        nor leave memory charged to the next notebook of its slot: its namespaces, or the reaping of its
+        uid, clear its shared memory and temporary files after it (not so for root outside namespaces)."""
+        return self.cgroups is not None and (self.bwrap is not None or self.own_uids)
+
+    def memory_cap(self, slot: int, limits: Limits) -> MemoryCap | None:
+        """The slot's memory cgroup, capped at `limits.together`, where notebooks are `capped`."""
+        if not self.capped or self.cgroups is None:
+            return None
+        name = f"backprop-grader-slot-{slot}" if self.cgroups.version == 1 else f"slot-{slot}"
+        try:
+            return MemoryCap(self.cgroups, name, limits.together)
+        except OSError as exc:
+            raise RuntimeError(f"cannot set up the memory cgroup {self.cgroups.base / name}: {exc.strerror or exc}") from None
+
+    def command(self, argv: list[str], box: Path, cwd: str = "work", disk: int = Limits.disk, cap: MemoryCap | None = None) -> list[str]:
+        """`argv` (whose paths are under `self.path(box)`) wrapped in bubblewrap, starting in `box/cwd`,
+        in the memory cgroup `cap` from its first instruction on; unchanged without either. The
+        namespace's own /tmp holds at most `disk` bytes."""
         if self.bwrap is None:
-            return argv
+            return cap.join(argv) if cap else argv
         wrap = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--die-with-parent", "--new-session"]
         if not self.as_root:
@@ -153,7 +187,8 @@ class Sandbox:
             if any(hidden.is_relative_to(root) for root in python_roots()):
                 wrap += ["--tmpfs", str(hidden)]
         wrap += ["--proc", "/proc", "--dev", "/dev", "--bind", str(box), str(INSIDE), "--chdir", str(INSIDE / cwd)]
-        return wrap + ["--"] + argv
+        wrap += ["--"] + argv
+        return cap.join(wrap) if cap else wrap
 
 
 _claimed: list[object] = []  # the lock files of the slots this process holds, open for its lifetime
@@ -266,16 +301,11 @@ def unmount_under(root: Path) -> None:
     """Unmount everything mounted below `root`, deepest first: a killed run's quotas, before its folder is removed."""
     try:
         with open("/proc/self/mountinfo") as table:
-            points = [_unescape(line.split()[4]) for line in table]
+            points = [unescape(line.split()[4]) for line in table]
     except OSError:
         return
     for point in sorted((p for p in points if Path(p).is_relative_to(root)), key=len, reverse=True):
         unmount(Path(point))
-
-
-def _unescape(field: str) -> str:
-    """A path as /proc/self/mountinfo writes it (space, tab, newline and backslash as octal escapes)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def python_roots() -> list[Path]:
@@ -316,7 +346,9 @@ def detect() -> Sandbox:
             except (OSError, subprocess.TimeoutExpired):
                 ok = False
         bwrap = bwrap if ok else None
-    return Sandbox(bwrap, as_root, all(_readable_by_all(root) for root in python_roots()), as_root and _can_mount())
+    hierarchy = cgroup.here() if as_root else None
+    return Sandbox(bwrap, as_root, all(_readable_by_all(root) for root in python_roots()), as_root and _can_mount(),
+                   hierarchy if hierarchy is not None and cgroup.probe(hierarchy) else None)
 
 
 def _can_mount() -> bool:

@@ -217,3 +217,24 @@ def test_nothing_a_notebook_leaves_in_the_kernel_reaches_the_next_one(tmp_path: 
         runner.close()
     assert "LEFT True True True" in results[0].output  # it did leave them
     assert "FOUND []" in results[1].output
+
+
+def test_the_kernel_executor_leaves_nothing_open_in_the_grading_process(tmp_path: Path) -> None:
+    """Every notebook's kernel client, ZeroMQ context and event loop are closed after it: otherwise a
+    worker leaks descriptors and threads by the notebook, until it runs out, and a worker forked from
+    such a process inherits its event loop (one epoll shared by every child: they hang)."""
+    import threading
+
+    for name in ("a", "b", "c"):
+        notebook(tmp_path / "subs" / f"{name}.ipynb")
+    runner = KernelExecutor()
+    try:
+        subs = discover(tmp_path / "subs", tmp_path / "x")
+        grade(subs[0], load("backprop"), Options(seed=5, timeout=5), runner)  # what the first notebook loads stays loaded
+        before = (sorted(os.listdir("/proc/self/fd")), threading.active_count())
+        results = [grade(s, load("backprop"), Options(seed=5, timeout=5), runner) for s in subs[1:]]
+        after = (sorted(os.listdir("/proc/self/fd")), threading.active_count())
+    finally:
+        runner.close()
+    assert [r.total for r in results] == [18, 18]
+    assert after == before

@@ -15,12 +15,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from grader.sandbox import detect
+from grader.cgroup import V2_FOLDER, Hierarchy, MemoryCap, find
+from grader.discover import discover
+from grader.execute import ProcessExecutor
+from grader.fork import ForkExecutor
+from grader.kernel import KernelExecutor
+from grader.run import Options, grade
+from grader.sandbox import Limits, Sandbox, claim_slot, detect
+from grader.spec import load
 from grader.store import FILE as STORE
 from notebooks import notebook
 from same import assert_same_reports
@@ -445,3 +453,100 @@ def test_a_killed_run_resumes_and_its_reports_equal_an_uninterrupted_runs(tmp_pa
     assert_same_reports({f: (tmp_path / "a" / f).read_bytes() for f in files}, {f: (tmp_path / "b" / f).read_bytes() for f in files})
     fresh = subprocess.run([*command, "--out", str(tmp_path / "a"), "--fresh"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert fresh.returncode == 0 and "reused" not in fresh.stderr
+
+
+# Memory held outside any one address space, a piece at a time: the memory cgroup of a notebook's slot
+# caps the sum (here 1 GiB of address space plus twice 64 MiB of disk: 1152 MiB). Each holds at most
+# 1.5 GiB, so a machine without the cap is not brought down.
+OUTSIDE = {
+    "a_memfd": "import os\nprint('SERVER', os.getppid(), open(f'/proc/{os.getppid()}/stat').read().split()[21])\nheld = []\n"
+               "for i in range(25):  # pieces of 60 MiB, each under the file size limit, in no address space\n"
+               "    fd = os.memfd_create(f'm{i}')\n    os.write(fd, b'x' * 60 * 2**20)\n    held.append(fd)\n"
+               "    print('HELD', (i + 1) * 60, flush=True)\nprint('HELD ALL')",
+    "b_sysv": "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
+              "libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]\nlibc.shmdt.argtypes = [ctypes.c_void_p]\n"
+              "for i in range(25):  # each segment filled, then detached: held by the kernel alone\n"
+              "    segment = libc.shmget(0, 60 * 2**20, 0o1600)\n    address = libc.shmat(segment, None, 0)\n"
+              "    ctypes.memset(address, 1, 60 * 2**20)\n    libc.shmdt(address)\n    print('HELD', (i + 1) * 60, flush=True)\nprint('HELD ALL')",
+    "c_posix": "from multiprocessing import shared_memory\nheld = []\ntry:\n    for i in range(25):\n"
+               "        block = shared_memory.SharedMemory(create=True, size=60 * 2**20)\n        block.buf[:] = b'x' * (60 * 2**20)\n"
+               "        held.append(block)\n        print('HELD', (i + 1) * 60, flush=True)\n    print('HELD ALL')\n"
+               "except OSError as exc:\n    print('REFUSED', type(exc).__name__)",
+    "d_processes": "import os, time\nimport numpy as np\nchildren = []\n"
+                   "for i in range(6):  # 250 MiB each, well under each one's own address space limit\n    pid = os.fork()\n"
+                   "    if pid == 0:\n        try:\n            hog = np.ones(250 * 2**17)\n            time.sleep(1.5)\n"
+                   "        finally:\n            os._exit(0)\n    children.append(pid)\n"
+                   "print('CHILDREN', [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children])",
+    "e_honest": "import os\nprint('SERVER', os.getppid(), open(f'/proc/{os.getppid()}/stat').read().split()[21])",
+}
+
+
+@pytest.mark.parametrize("namespaces", [True, False], ids=["bwrap", "no-bwrap"])
+@pytest.mark.parametrize("executor", [ForkExecutor, ProcessExecutor, KernelExecutor])
+def test_memory_held_outside_the_address_space_is_capped_for_all_processes_together(tmp_path, executor, namespaces):
+    """memfd, System V and POSIX shared memory filled a piece at a time, and many processes each under
+    its own limit: the kernel ends the notebook's process (never the fork server) when their sum
+    reaches the cap, the notebook is told why, and the next notebook in the slot is graded in full."""
+    sandbox = detect() if namespaces else replace(detect(), bwrap=None)
+    if namespaces and sandbox.bwrap is None:
+        pytest.skip("bubblewrap is not available: no namespaces")
+    if not sandbox.capped:
+        pytest.skip(f"no memory cgroup here: {sandbox.describe()}")
+    for name, cell in OUTSIDE.items():
+        notebook(tmp_path / "subs" / f"{name}.ipynb", cell)
+    slot = claim_slot()
+    runner = executor(sandbox=sandbox, limits=Limits(memory=2**30, disk=64 * 2**20), slots=[slot])
+    try:
+        results = {s.student_id: grade(s, load("backprop"), Options(seed=5, timeout=5), runner) for s in discover(tmp_path / "subs", tmp_path / "x")}
+    finally:
+        runner.close()
+    for name in ("a_memfd", "b_sysv"):
+        held = [int(line.split()[1]) for line in results[name].output.splitlines() if line.startswith("HELD ")]
+        assert results[name].status == "crashed" and "HELD ALL" not in results[name].output and 960 <= max(held) <= 1152
+        assert "reached their memory cap of 1152 MiB together" in results[name].message
+    posix = results["c_posix"]  # /dev/shm: the namespace's own, closed to the notebook's uid, or the host's and capped
+    assert "HELD ALL" not in posix.output and ("REFUSED" in posix.output or "memory cap of 1152 MiB" in posix.message)
+    children = results["d_processes"]  # some of its processes were ended; the notebook itself ran on
+    assert children.status == "ok" and children.total == 18 and -9 in eval(children.output.split("CHILDREN")[1].splitlines()[0])
+    honest = results["e_honest"]
+    assert honest.status == "ok" and honest.total == 18
+    if executor is ForkExecutor:  # the same warm server: not the process the kernel ended
+        assert results["a_memfd"].output.split("\n")[0] == honest.output.split("\n")[0]
+    assert not [p for p in sandbox.cgroups.base.iterdir() if p.name.endswith(f"slot-{slot}")]  # removed at close
+
+
+def test_the_memory_cgroup_is_found_in_either_cgroup_version(tmp_path):
+    """Where memory is controlled, read from /proc's text as machines write it; and the files a slot's
+    cgroup is set up with, in each version's own words (here on a folder, so both are checked anywhere)."""
+    v1 = ("35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+          "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n")
+    hybrid = "4:memory:/user.slice/session 1\n0::/user.slice/session 1\n"
+    assert find(v1, hybrid) == Hierarchy(Path("/sys/fs/cgroup/memory"), "/user.slice/session 1", 1)
+    v2 = "29 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"
+    assert find(v2, "0::/system.slice/grader.service\n") == Hierarchy(Path("/sys/fs/cgroup"), "/system.slice/grader.service", 2)
+    assert find("22 1 0:20 / /sys/fs/cgroup\\040x rw - cgroup cgroup rw,cpu,memory\n", "3:cpu,memory:/\n").mount == Path("/sys/fs/cgroup x")
+    assert find("25 1 8:1 / / rw - ext4 /dev/sda1 rw\n", "0::/\n") is None  # no cgroup at all (a chroot, macOS-like)
+    assert find(v1.splitlines()[1], "0::/\n").version == 2
+    for version, limit, swap in ((1, "memory.limit_in_bytes", "memory.memsw.limit_in_bytes"), (2, "memory.max", "memory.swap.max")):
+        root = tmp_path / f"v{version}"
+        (root / "own").mkdir(parents=True)
+        cap = MemoryCap(Hierarchy(root, "/own", version), "slot-3", 3 * 2**30)
+        assert (cap.path / limit).read_text() == str(3 * 2**30)
+        assert (cap.path / swap).read_text() == (str(3 * 2**30) if version == 1 else "0")  # no swap on top
+        assert cap.path == (root / "own" / "slot-3" if version == 1 else root / V2_FOLDER / "slot-3")
+        if version == 2:  # cgroup v2's rule: memory handed down from the top, past the grader's own (busy) cgroup
+            assert (root / "cgroup.subtree_control").read_text() == "+memory" == (root / V2_FOLDER / "cgroup.subtree_control").read_text()
+        assert cap.join(["python", "x y"])[-2:] == ["python", "x y"] and str(cap.procs) in cap.join([])
+        (cap.path / ("memory.oom_control" if version == 1 else "memory.events")).write_text("oom_kill_disable 0\noom_kill 2\n")
+        assert cap.reached() and not cap.reached()
+
+
+def test_the_memory_cgroup_is_on_only_where_notebooks_cannot_lift_it():
+    """Notebooks running as root outside namespaces could lift their cap, and would leave the shared
+    memory they made charged to the next notebook of their slot: there the layer is off, and says why."""
+    where = Hierarchy(Path("/sys/fs/cgroup/memory"), "/", 1)
+    assert Sandbox("/usr/bin/bwrap", as_root=True, cgroups=where).capped
+    assert Sandbox(None, as_root=True, python_shared=True, cgroups=where).capped
+    alone = Sandbox(None, as_root=True, python_shared=False, cgroups=where)
+    assert not alone.capped and alone.memory_cap(0, Limits()) is None
+    assert "could lift it" in alone.describe() and not Sandbox("/usr/bin/bwrap", as_root=True).capped
