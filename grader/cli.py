@@ -17,6 +17,7 @@ from rich.text import Text
 
 from grader.assign import AssignError, assign
 from grader.bundle import BUNDLE
+from grader.grade import percent, points
 from grader.kit import version
 from grader.sandbox import Limits, detect
 from grader.selfcheck import report_check
@@ -193,13 +194,12 @@ def _summary(results: list[SubmissionResult], assignment: Assignment, console: C
     if len(shown) < len(results):
         table.caption = f"{min(len(shown), SUMMARY_ROWS)} of the {len(shown)} short of full marks shown; every submission is in grades.csv"
         shown = shown[:SUMMARY_ROWS]
-    for column in ("student", "score", "%", "status", "exercises passed", "first problem"):
+    for column in ("student", "score", "percent", "status", "exercises passed", "first problem"):
         table.add_column(column)
     for r in shown:
         passed = sum(e.status == "passed" for e in r.exercises)
         problem = r.message if r.status != "ok" else next((f"{e.exercise}: {e.status.replace('_', ' ')}" for e in r.exercises if e.status != "passed"), "")
-        percent = 100 * r.total / assignment.max_total
-        table.add_row(Text(r.student_id), f"{round(r.total, 2):g}/{assignment.max_total:g}", f"{percent:.0f}", r.status, f"{passed}/{len(r.exercises)}", Text(problem))
+        table.add_row(Text(r.student_id), f"{points(r.total)}/{points(assignment.max_total)}", percent(r.total, assignment.max_total), r.status, f"{passed}/{len(r.exercises)}", Text(problem))
     console.print(table)
 
 

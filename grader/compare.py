@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -19,9 +19,13 @@ from grader.harness import Opaque
 MAX_PARTS_SHOWN = 2  # of a tuple's or dict's wrong parts, the message describes this many
 KEYS_SHOWN = 8  # of a returned dict's keys, a message names this many (40 characters of each)
 
-# Given the expected array, the student's array and the output's name, say what the mistake is:
-# (code, message), or None. The grader passes `grader.diagnose`; comparison works without one.
-Explain = Callable[[np.ndarray, np.ndarray, str], "tuple[str, str] | None"]
+@dataclass(frozen=True)
+class Wrong:
+    """An output whose numbers are wrong (its shape or its values): what a diagnosis looks at."""
+
+    name: str
+    expected: np.ndarray
+    actual: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -29,14 +33,13 @@ class Check:
     passed: bool
     message: str = ""
     max_abs_err: float | None = None
-    diagnosis: str = ""  # the code of the mistake found, if any
+    wrong: tuple[Wrong, ...] = ()
 
 
 @dataclass(frozen=True)
 class Tolerance:
     rtol: float
     atol: float
-    explain: Explain | None = None
 
     def bound(self, expected: np.ndarray) -> float:
         """The largest absolute error allowed anywhere in an answer to `expected`."""
@@ -71,7 +74,7 @@ def compare_array(expected: np.ndarray, actual: Any, name: str, tol: Tolerance) 
     if actual.dtype.kind not in "biuf":
         return Check(False, f"{name} should hold real numbers; got dtype {actual.dtype}")
     if actual.shape != expected.shape:
-        return _explained(expected, actual, name, tol, f"{name} has shape {actual.shape}, expected {expected.shape}")
+        return Check(False, f"{name} has shape {actual.shape}, expected {expected.shape}", None, (Wrong(name, expected, actual),))
     err = np.abs(actual.astype(np.float64, copy=False) - expected)
     max_err = float(err.max(initial=0.0))  # NaN or inf when `actual` holds one: `expected` never does
     if not math.isfinite(max_err):
@@ -84,15 +87,7 @@ def compare_array(expected: np.ndarray, actual: Any, name: str, tol: Tolerance) 
         f"{name} is wrong: max abs error {max_err:.3g}; first wrong entry at index {_index(at)}: "
         f"expected {expected[at]:.6g}, got {actual[at]:.6g}"
     )
-    return _explained(expected, actual, name, tol, message, max_err)
-
-
-def _explained(expected: np.ndarray, actual: np.ndarray, name: str, tol: Tolerance, message: str, err: float | None = None) -> Check:
-    """A failed check, with the mistake named when `tol.explain` recognises it."""
-    found = tol.explain(expected, actual, name) if tol.explain else None
-    if found is None:
-        return Check(False, message, err)
-    return Check(False, f"{message} — {found[1]}", err, found[0])
+    return Check(False, message, max_err, (Wrong(name, expected, actual),))
 
 
 def changed_inputs(before: dict[str, Any], after: Any) -> list[str]:
@@ -130,13 +125,13 @@ def describe(value: Any) -> str:
 
 def _all(checks: list[Check]) -> Check:
     errors = [c.max_abs_err for c in checks if c.max_abs_err is not None]
-    failed = sorted((c for c in checks if not c.passed), key=lambda c: not c.diagnosis)  # diagnosed ones first
+    failed = [c for c in checks if not c.passed]
     shown = "; ".join(c.message.rstrip(".") for c in failed[:MAX_PARTS_SHOWN])
     return Check(
         not failed,
         shown + (f"; and {len(failed) - MAX_PARTS_SHOWN} more wrong" if len(failed) > MAX_PARTS_SHOWN else ""),
         max(errors) if errors else None,
-        next((c.diagnosis for c in checks if c.diagnosis), ""),
+        tuple(w for c in failed for w in c.wrong),
     )
 
 

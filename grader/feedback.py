@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from grader.grade import ExerciseResult, percent, points
 from grader.spec import Assignment
 
 if TYPE_CHECKING:
@@ -27,17 +28,24 @@ def feedback(result: SubmissionResult, assignment: Assignment) -> str:
     lines = [
         f"# {assignment.title}: feedback for {text(result.student_id)}",
         "",
-        f"**Score: {total:g} / {max_total:g} ({100 * total / max_total:.1f}%)**",
+        f"**Score: {points(total)} / {points(max_total)} ({percent(total, max_total)})**",
         "",
     ]
     if result.status != "ok":
         lines += [f"> **Your notebook could not be graded in full** ({result.status}): {text(result.message)}", ""]
     lines += ["| exercise | score | result |", "| --- | --- | --- |"]
-    lines += [f"| {e.exercise} | {e.score:g} / {e.max_score:g} | {e.status.replace('_', ' ')} |" for e in result.exercises]
+    lines += [f"| {e.exercise} | {points(e.score)} / {points(e.max_score)} | {e.status.replace('_', ' ')} |" for e in result.exercises]
     to_fix = [e for e in result.exercises if e.status != "passed"]
     if to_fix:
         lines += ["", "## What to fix", ""]
-        lines += [f"- **{e.exercise}** ({e.passed}/{e.trials} trials passed): {text(e.message)}" for e in to_fix]
+        alike: dict[str, list[ExerciseResult]] = {}  # one line for the exercises that share a message (a notebook not run at all)
+        for e in to_fix:
+            alike.setdefault(e.message, []).append(e)
+        for message, group in alike.items():
+            if len(group) == 1:
+                lines.append(f"- **{group[0].exercise}** ({group[0].passed}/{group[0].trials} trials passed): {text(message)}")
+            else:
+                lines.append(f"- **{', '.join(e.exercise for e in group)}**: {text(message)}")
     if result.cells:
         lines += ["", "## Cells that did not run cleanly", ""]
         for cell in result.cells:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from grader.compare import Explain, Tolerance, changed_inputs, compare, describe
-from grader.diagnose import Context, diagnose, diagnose_error
+from grader.compare import Tolerance, changed_inputs, compare, describe
+from grader.diagnose import Cause, Context, Diagnosis, causes, common, error_cause, explain
 from grader.job import Call
 from grader.received import safe_text
 from grader.spec import Exercise
@@ -21,7 +21,7 @@ class TrialResult:
     verdict: str  # pass | fail | error | not_implemented | timeout | skipped
     max_abs_err: float | None
     message: str
-    diagnosis: str = ""  # the code of the mistake found (transpose, sign, not_summed, ...), if any
+    diagnosis: str = ""  # the codes of the exercise's named causes, when they explain this trial
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,21 @@ class ExerciseResult:
     diagnosis: str = ""
 
 
-def grade_trial(exercise: Exercise, trial: Trial, call: Call) -> TrialResult:
-    def result(verdict: str, message: str = "", err: float | None = None, diagnosis: str = "") -> TrialResult:
-        return TrialResult(exercise.id, trial.index, trial.shapes, verdict, err, safe_text(message), diagnosis)  # at most 2000 characters
+def grade_exercise(exercise: Exercise, trials: list[Trial], calls: list[Call]) -> tuple[ExerciseResult, list[TrialResult]]:
+    """One way: each trial's verdict, then the causes that explain every failing trial (none unless they
+    all agree), then the score."""
+    verdicts = [_verdict(exercise, trial, call) for trial, call in zip(trials, calls)]
+    named = common([found for result, found in verdicts if result.verdict in ("fail", "error")])
+    diagnosis = explain(named, exercise.hints, (exercise.function, exercise.id, *exercise.outputs))
+    results = [replace(r, diagnosis=diagnosis.code) if diagnosis and named and set(named) <= found else r for r, found in verdicts]
+    return score_exercise(exercise, results, diagnosis=diagnosis), results
+
+
+def _verdict(exercise: Exercise, trial: Trial, call: Call) -> tuple[TrialResult, frozenset[Cause]]:
+    """The trial's verdict and every cause that would explain it."""
+
+    def result(verdict: str, message: str = "", err: float | None = None, found: frozenset[Cause] = frozenset()) -> tuple[TrialResult, frozenset[Cause]]:
+        return TrialResult(exercise.id, trial.index, trial.shapes, verdict, err, safe_text(message)), found  # at most 2000 characters
 
     fn = exercise.function
     if call.status == "timeout":
@@ -50,37 +62,23 @@ def grade_trial(exercise: Exercise, trial: Trial, call: Call) -> TrialResult:
         if error.get("type") == "NotImplementedError":
             return result("not_implemented", f"{fn} is not implemented yet (it raises NotImplementedError)")
         where = f" at {error['where']}" if error.get("where") else ""
-        message = f"{fn} raised {error.get('message', 'an exception')}{where}"
-        found = diagnose_error(error.get("type", ""), error.get("message", ""))
-        return result("error", f"{message} — {found.message}" if found else message, diagnosis=found.code if found else "")
+        cause = error_cause(error.get("type", ""), error.get("message", ""))
+        return result("error", f"{fn} raised {error.get('message', 'an exception')}{where}", found=frozenset([cause] if cause else []))
     actual, problem = _graded_part(call.result, exercise)
     if problem:
         return result("fail", problem)
-    check = compare(
-        trial.expected, actual, exercise.graded_name, Tolerance(exercise.rtol, exercise.atol, explainer(exercise, trial)),
-        exercise.outputs if exercise.output is None else (),
-    )
+    check = compare(trial.expected, actual, exercise.graded_name, Tolerance(exercise.rtol, exercise.atol), exercise.outputs if exercise.output is None else ())
     changed = changed_inputs(trial.args, call.inputs_after)
     if changed:
         return result(
             "fail",
-            f"{fn} changed its input {', '.join(changed)} in place (e.g. with +=, *= or slice assignment); "
-            "work on new arrays instead",
+            f"{fn} changed its input {', '.join(changed)} in place (e.g. with +=, *= or slice assignment); work on new arrays instead",
             check.max_abs_err,
-            "in_place",
+            frozenset([Cause("in_place", "")]),
         )
-    return result("pass" if check.passed else "fail", check.message, check.max_abs_err, check.diagnosis)
-
-
-def explainer(exercise: Exercise, trial: Trial) -> Explain:
-    """`grader.diagnose` with this trial's inputs and the spec's hints, in the form `compare` takes."""
     inputs = dict(flat(trial.args))
-
-    def explain(expected: Any, actual: Any, name: str) -> tuple[str, str] | None:
-        found = diagnose(expected, actual, Context(name, inputs, trial.batch), exercise.hints)
-        return (found.code, found.message) if found else None
-
-    return explain
+    found = frozenset(c for w in check.wrong for c in causes(w.expected, w.actual, Context(w.name, inputs, trial.batch)))
+    return result("pass" if check.passed else "fail", check.message, check.max_abs_err, found)
 
 
 def _graded_part(result: Any, exercise: Exercise) -> tuple[Any, str]:
@@ -91,9 +89,12 @@ def _graded_part(result: Any, exercise: Exercise) -> tuple[Any, str]:
     return None, f"{exercise.function} should return {len(exercise.outputs)} values ({', '.join(exercise.outputs)}); got {describe(result)}"
 
 
-def score_exercise(exercise: Exercise, trials: list[TrialResult], unavailable: tuple[str, str] | None = None) -> ExerciseResult:
+def score_exercise(
+    exercise: Exercise, trials: list[TrialResult], unavailable: tuple[str, str] | None = None, diagnosis: Diagnosis | None = None
+) -> ExerciseResult:
     """Score = points × passed trials / trials (`proportional` scoring), or the points only when every
-    trial passed (`all_or_nothing`). `unavailable` is (status, why) when nothing could be called."""
+    trial passed (`all_or_nothing`). `unavailable` is (status, why) when nothing could be called;
+    `diagnosis` names the causes of every failing trial, when they agree on one."""
     if unavailable:
         return ExerciseResult(exercise.id, 0.0, exercise.points, 0, exercise.trials, *unavailable)
     passed = sum(t.verdict == "pass" for t in trials)
@@ -109,9 +110,21 @@ def score_exercise(exercise: Exercise, trials: list[TrialResult], unavailable: t
         status = "error"
     else:
         status = "partial" if passed else "failed"
-    first = next((t for t in failing if t.diagnosis), failing[0]) if failing else None  # the most telling failure
+    first = failing[0] if failing else None
     message = f"trial {first.trial} ({first.shapes}): {first.message}" if first else ""
-    diagnosis = next((t.diagnosis for t in failing if t.diagnosis), "")
+    if diagnosis and failing:
+        message += f" — {diagnosis.message}"
     share = passed / exercise.trials if exercise.scoring == "proportional" else float(passed == exercise.trials)
     score = exercise.points * share
-    return ExerciseResult(exercise.id, score, exercise.points, passed, exercise.trials, status, message, diagnosis)
+    return ExerciseResult(exercise.id, score, exercise.points, passed, exercise.trials, status, message, diagnosis.code if diagnosis and failing else "")
+
+
+def points(score: float) -> str:
+    """A score as people read it, in every report and on the terminal: at most two decimals (9.17,
+    18, 0.5). Files that programs read (the CSVs, the LMS import, results.json) keep full precision."""
+    return f"{score:.2f}".rstrip("0").rstrip(".")
+
+
+def percent(score: float, whole: float) -> str:
+    """A share of the points as people read it: at most one decimal (76.4%)."""
+    return f"{100 * score / whole:.1f}".rstrip("0").rstrip(".") + "%" if whole else "-"

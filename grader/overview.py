@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from markdown_it import MarkdownIt
 
+from grader.grade import percent, points
 from grader.spec import Assignment
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def index_html(summaries: list[SubmissionResult], assignment: Assignment, seed: 
     parts = [
         f"<h1>{html.escape(assignment.title)}</h1>",
         f"<p>{len(summaries)} submissions, graded with seed {html.escape(str(seed))}. "
-        f"Mean {sum(percents) / max(1, len(percents)):.1f}%, full marks: {sum(p == 100 for p in percents)}.</p>",
+        f"Mean {percent(sum(percents) / max(1, len(percents)), 100)}, full marks: {sum(p == 100 for p in percents)}.</p>",
         "<h2>Scores</h2>",
         _plot_histogram(percents),
         "<h2>Exercises</h2>",
@@ -97,7 +98,7 @@ def _trouble_table(summaries: list[SubmissionResult]) -> str:
 
 def _students_table(summaries: list[SubmissionResult], max_total: float) -> str:
     rows = [
-        f"<tr><td>{_link(r.student_id)}</td><td>{round(r.total, 2):g} / {max_total:g}</td><td>{html.escape(r.status)}</td></tr>"
+        f"<tr><td>{_link(r.student_id)}</td><td>{points(r.total)} / {points(max_total)}</td><td>{html.escape(r.status)}</td></tr>"
         for r in summaries
     ]
     return "<table><tr><th>student</th><th>score</th><th>status</th></tr>" + "".join(rows) + "</table>"
@@ -154,7 +155,7 @@ def _plot_pass_rates(pass_rates: dict[str, float]) -> str:
 def canvas_rows(summaries: list[SubmissionResult], assignment: Assignment) -> list[dict[str, object]]:
     """Rows of a Canvas gradebook import: the student id goes in "SIS Login ID" (and "Student")."""
     column = f"{assignment.title} (points)"
-    return [{"Student": r.student_id, "ID": "", "SIS Login ID": r.student_id, "Section": "", column: round(r.total, 2)} for r in summaries]
+    return [{"Student": r.student_id, "ID": "", "SIS Login ID": r.student_id, "Section": "", column: r.total} for r in summaries]
 
 
 def gradescope_json(result: SubmissionResult, assignment: Assignment, seconds: float) -> str:
@@ -162,7 +163,7 @@ def gradescope_json(result: SubmissionResult, assignment: Assignment, seconds: f
     tests = [
         {
             "name": e.exercise,
-            "score": round(e.score, 4),
+            "score": e.score,
             "max_score": e.max_score,
             "output": e.message or f"{e.passed}/{e.trials} trials passed",
             "visibility": "visible",
@@ -170,9 +171,9 @@ def gradescope_json(result: SubmissionResult, assignment: Assignment, seconds: f
         for e in result.exercises
     ]
     payload = {
-        "score": round(result.total, 4),
+        "score": result.total,
         "execution_time": round(seconds, 2),
-        "output": result.message or f"{assignment.title}: {round(result.total, 2):g} / {assignment.max_total:g}",
+        "output": result.message or f"{assignment.title}: {points(result.total)} / {points(assignment.max_total)}",
         "tests": tests,
     }
     return json.dumps(payload, indent=2, ensure_ascii=False)

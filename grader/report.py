@@ -38,11 +38,11 @@ def tables(results: list[SubmissionResult], assignment: Assignment, seed: int | 
         [
             {
                 "student_id": r.student_id,
-                "total": round(r.total, 4),
+                "total": r.total,
                 "max_total": max_total,
-                "percent": round(100 * r.total / max_total, 2),
+                "percent": 100 * r.total / max_total,
                 "status": r.status,
-                **{e.exercise: round(e.score, 4) for e in r.exercises},
+                **{e.exercise: e.score for e in r.exercises},
                 "seed": seed,
             }
             for r in results

@@ -14,6 +14,7 @@ import itertools
 import multiprocessing
 import multiprocessing.util
 import os
+import re
 import shutil
 import signal
 import sys
@@ -27,7 +28,7 @@ from grader.discover import NotebookError, Submission, discover, read_cells
 from grader.execute import Executor, ProcessExecutor, StagingError
 from grader.job import Calls, Job
 from grader.fork import ForkExecutor
-from grader.grade import ExerciseResult, TrialResult, grade_trial, score_exercise
+from grader.grade import ExerciseResult, TrialResult, grade_exercise, score_exercise
 from grader.sandbox import Limits, Sandbox, alive, claim_slot, detect, unmount_under
 from grader.spec import Assignment, load
 from grader.trials import Trial, make_trials, plan
@@ -113,16 +114,32 @@ def grade_submission(
     for exercise in assignment.exercises:
         made = execution.calls.get(exercise.id)
         if exercise.id in execution.missing:
-            why = f"{exercise.function} is {execution.missing[exercise.id]} in the notebook"
+            why = why_missing(exercise.function, execution.missing[exercise.id], cells, execution.cells)
             results.append(score_exercise(exercise, [], ("missing", why)))
         elif made is None:
             results.append(score_exercise(exercise, [], ("not_run", f"not graded: {execution.message}")))
         else:
-            graded = [grade_trial(exercise, t, c) for t, c in zip(trials[exercise.id], made)]
+            scored, graded = grade_exercise(exercise, trials[exercise.id], made)
             trial_results += graded
-            results.append(score_exercise(exercise, graded))
+            results.append(scored)
     problems = [c for c in execution.cells if c["status"] != "ok"]
     return SubmissionResult(sub.student_id, execution.status, execution.message, results, trial_results, problems, execution.output)
+
+
+def why_missing(function: str, why: str, cells: list[str], reports: list[dict[str, Any]]) -> str:
+    """Why a function could not be called: when the code cell that defines it failed, that cell and
+    its error (its definition never ran), rather than a bare "not defined"."""
+    defines = re.compile(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(function)}\b|^{re.escape(function)}[ \t]*=", re.M)
+    failed = {r["cell"]: r for r in reports if r.get("status") != "ok"}
+    where = [index for index, source in enumerate(cells, start=1) if defines.search(source)]
+    for index in reversed(where):  # the last definition is the one that counts
+        if index in failed:
+            report = failed[index]
+            what = "ran past the time limit" if report["status"] == "timeout" else f"raised {report.get('error', {}).get('message', 'an error')}"
+            return f"{function} is {why} in the notebook: code cell {index}, which defines it, {what}, so its definition never ran"
+    if not where:
+        return f"{function} is {why} in the notebook: no code cell defines it (is it spelled {function}?)"
+    return f"{function} is {why} in the notebook"
 
 
 def grade_all(

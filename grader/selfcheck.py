@@ -28,7 +28,7 @@ from rich.text import Text
 from grader.bundle import BUNDLE, METADATA, read_bundle
 from grader.execute import ProcessExecutor
 from grader.job import Call
-from grader.grade import ExerciseResult, grade_trial, score_exercise
+from grader.grade import ExerciseResult, grade_exercise, points
 from grader.run import SubmissionResult, grade_submission
 from grader.discover import Submission
 
@@ -85,7 +85,7 @@ def check(target: Callable[..., Any] | str | None = None, bundle: str | Path | N
         fn = target if callable(target) else here.get(e.function)
         if not callable(fn):
             raise ValueError(f"{e.function} is not defined yet: run the cell that defines it first")
-        results.append(score_exercise(e, [grade_trial(e, t, _call(fn, t.args)) for t in trials[e.id]]))
+        results.append(grade_exercise(e, trials[e.id], [_call(fn, t.args) for t in trials[e.id]])[0])
     return CheckReport(results)
 
 
@@ -128,7 +128,7 @@ def report_check(notebook: Path, bundle: str | Path | None = None, timeout: floa
     except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
-    table = Table(title=Text(f"{notebook.name}: {round(result.total, 2):g} / {max_total:g} on the public trials"))
+    table = Table(title=Text(f"{notebook.name}: {points(result.total)} / {points(max_total)} on the public trials"))
     for column in ("", "exercise", "passed", "what is wrong"):
         table.add_column(column, overflow="fold")
     for e in result.exercises:

@@ -70,7 +70,7 @@ class Exercise:
     dims: dict[str, tuple[int, int]]
     hints: dict[str, dict[str, str]] = field(default_factory=dict)  # output name -> mistake code -> hint
     scoring: str = "proportional"  # proportional: points × passed / trials; all_or_nothing: points only if all pass
-    batch: str = "B"  # the dimension that is a batch axis (seed 003), when an argument has it
+    batch: str = "B"  # the dimension that is a batch axis (one datapoint per row or column), when an argument has it
 
     @functools.cached_property
     def axes(self) -> tuple[Axis, ...]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from grader.compare import Tolerance, compare
-from grader.diagnose import HYPOTHESES, Context, diagnose, diagnose_error
+from grader.diagnose import REGISTRY, Cause, Context, causes, common, error_cause, explain
 from reference import linear, relu, sqerr
 
 rng = np.random.default_rng(0)
@@ -40,42 +40,45 @@ CASES = [
 
 @pytest.mark.parametrize("expected, actual, context, code", CASES, ids=[c[3] for c in CASES])
 def test_each_mistake_is_named(expected, actual, context, code):
-    found = diagnose(expected, actual, context)
-    assert found is not None and found.code == code
-    assert context.name in found.message
+    found = causes(expected, actual, context)
+    assert code in {c.code for c in found} and all(c.output == context.name for c in found)
+    named = explain(common([found]), {})
+    assert code in named.code.split("+") and context.name in named.message
 
 
 @pytest.mark.parametrize("expected, actual, context, code", CASES, ids=[c[3] for c in CASES])
-def test_each_hypothesis_fits_only_its_own_mistake(expected, actual, context, code):
-    """Run every hypothesis alone: the one named fits, and a right answer gets no diagnosis at all."""
+def test_each_hypothesis_fits_its_own_mistake_and_no_right_answer(expected, actual, context, code):
+    """Run every registered hypothesis alone: the one named fits, and none fits a right answer."""
     expected, actual = np.asarray(expected, float), np.asarray(actual, float)
-    fitting = {found.code for hyp in HYPOTHESES if (found := hyp(expected, actual, context))}
-    assert code in fitting
-    assert diagnose(expected, expected.copy(), context) is None
+    assert code in {h.code for h in REGISTRY.values() if any(True for _ in h.test(expected, actual, context))}
+    assert causes(expected, expected.copy(), context) == frozenset()
 
 
 def test_random_wrong_answers_get_no_diagnosis():
     expected = rng.normal(size=(3, 2))
-    assert diagnose(expected, rng.normal(size=(3, 2)), ctx("dL_dW", W=W)) is None
-    assert diagnose(expected, np.full((3, 2), np.nan), ctx("dL_dW")) is None
+    assert causes(expected, rng.normal(size=(3, 2)), ctx("dL_dW", W=W)) == frozenset()
+    assert causes(expected, np.full((3, 2), np.nan), ctx("dL_dW")) == frozenset()
 
 
-def test_hints_from_the_spec_are_appended():
-    found = diagnose(W, W.T, ctx("dL_dW"), {"dL_dW": {"transpose": "hᵀ dL/da (Eq. 53)"}})
+def test_hints_from_the_spec_are_appended_for_outputs_and_functions():
+    found = explain([Cause("transpose", "dL_dW")], {"dL_dW": {"transpose": "hᵀ dL/da (Eq. 53)"}})
     assert found.message.endswith("hᵀ dL/da (Eq. 53)")
+    raised = explain([Cause("shape_mismatch", "")], {"linear_backward": {"shape_mismatch": "W's shape."}}, ("linear_backward", "dL_dh"))
+    assert raised.code == "shape_mismatch" and raised.message.endswith("W's shape.")
 
 
 def test_errors_are_explained():
-    assert diagnose_error("ValueError", "matmul: Input operand 1 has a mismatch in its core dimension 0").code == "shape_mismatch"
-    assert diagnose_error("NameError", "name 'np' is not defined").code == "name_error"
-    assert diagnose_error("RuntimeError", "boom") is None
+    assert error_cause("ValueError", "matmul: Input operand 1 has a mismatch in its core dimension 0").code == "shape_mismatch"
+    assert error_cause("NameError", "name 'np' is not defined").code == "name_error"
+    assert error_cause("RuntimeError", "boom") is None
 
 
-def test_a_diagnosis_never_turns_a_wrong_answer_into_a_pass():
-    expected = linear.backward(dL_da, h, W, b)[1]
-    for actual in (np.outer(dL_da, h), -expected, 2 * expected, expected[None]):
-        check = compare(expected, actual, "dL_dW", Tolerance(1e-4, 1e-6, lambda e, a, n: ("x", "explained")))
-        assert not check.passed and check.message.endswith("explained")
+def test_a_failed_comparison_hands_over_the_wrong_outputs_and_nothing_else():
+    """Comparison only compares: the outputs it found wrong are what the diagnosis looks at."""
+    expected = linear.backward(dL_da, h, W, b)
+    for actual in ((expected[0], np.outer(dL_da, h), expected[2]), (expected[0], -expected[1], expected[2])):
+        check = compare(expected, actual, "grads", Tolerance(1e-4, 1e-6), ("dL_dh", "dL_dW", "dL_db"))
+        assert not check.passed and [w.name for w in check.wrong] == ["dL_dW"] and "—" not in check.message
 
 
 def test_float32_formula_passes_and_small_errors_fail():
