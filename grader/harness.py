@@ -325,7 +325,39 @@ def shell() -> Any:
         instance.enable_gui = lambda gui=None: None  # no GUI event loop here: `%matplotlib inline` only picks the backend
         import IPython.core.ultratb  # noqa: F401 - loaded now: a traceback under memory pressure must not import
         import stack_data  # noqa: F401
+        students_tracebacks(instance)
     return InteractiveShell.instance()
+
+
+def students_tracebacks(shell: Any) -> None:
+    """Tracebacks of a cell's error that show the student's own frames only (its cells, and its own
+    files in the working directory): never the harness's, the standard library's or the installed
+    packages' frames, whose paths are the grader's and the instructor's machine's."""
+    import traceback as tb
+
+    def showtraceback(exc_tuple: Any = None, filename: Any = None, tb_offset: Any = None, exception_only: bool = False,
+                      running_compiled_code: bool = False) -> None:
+        etype, value, trace = exc_tuple or sys.exc_info()
+        if etype is None:
+            return
+        if issubclass(etype, SyntaxError):
+            shell.showsyntaxerror(filename)
+            return
+        lines = []
+        for entry in tb.extract_tb(trace):
+            shown = shell.compile.format_code_name(entry.filename)  # ("Cell", "In[7]") for a cell's code
+            if shown or entry.filename.startswith(os.getcwd() + os.sep):
+                place = f"{shown[0]} {shown[1]}" if shown else f"File {os.path.relpath(entry.filename)}"
+                here, code = f"{place}, line {entry.lineno}", (entry.line or "").strip()
+                lines.append(f"{here}\n    {code}" if code else here)
+        lines = ["Traceback (most recent call last):", *lines] if lines else lines
+        if issubclass(etype, TimeLimit):
+            lines.append("stopped: the cell ran past its time limit")
+        else:
+            lines += [line.rstrip("\n") for line in tb.format_exception_only(etype, value)]
+        shell._showtraceback(etype, value, lines)
+
+    shell.showtraceback = showtraceback
 
 
 def _skip_if_python(transform: Any) -> Any:
@@ -378,6 +410,8 @@ def run_job(job_path: str, channel: BinaryIO) -> None:
 def enter(job: dict[str, Any]) -> None:
     """The last step before student code: the limits, the uid, and the grader out of reach."""
     confine(job["limits"], job.get("uid"))
+    if "" not in sys.path:  # as in Jupyter: the notebook imports its own modules from its folder (`python -I` leaves it out)
+        sys.path.insert(0, "")
     sys.meta_path.insert(0, _Blocker())
     for name in [m for m in sys.modules if m.split(".")[0] in BLOCKED]:
         del sys.modules[name]
@@ -411,6 +445,7 @@ def kernel(connection_file: str, job_path: str) -> None:
             traceback.clear_frames(result.error_in_exec.__traceback__)
             forget_failure(app.shell)
 
+    students_tracebacks(app.shell)
     app.shell.events.register("pre_run_cell", lambda info: arm(job["timeout"]))
     app.shell.events.register("post_run_cell", after_cell)
     app.start()

@@ -153,3 +153,33 @@ def test_the_bundle_needs_nothing_from_reference(bundle):
     assert done.stdout.split() == ["14", "84"]
     assignment, trials = read_bundle(bundle)
     assert [e.id for e in assignment.exercises] == [e.id for e in load("backprop").exercises]
+
+
+@pytest.mark.parametrize("executor", ["fork", "process", "kernel"])
+def test_printed_tracebacks_show_the_students_frames_only(tmp_path, executor):
+    """A cell's error shows the student's cells and own files, never the grader's harness, the
+    standard library or the installed packages (their paths are the grader's machine's); a folder
+    submission imports its own modules, as in Jupyter; a time limit says so in words."""
+    from grader.discover import discover
+    from grader.run import EXECUTORS, Options, grade
+    from grader.spec import load
+    from notebooks import notebook
+
+    notebook(tmp_path / "subs" / "ada" / "work.ipynb",
+             "import numpy as np\ndef helper(x):\n    return np.concatenate([x, np.zeros((2, 2))])\nhelper(np.zeros(3))",
+             "import time\nwhile True:\n    time.sleep(0.05)",
+             "import mine\nmine.divide()",
+             "import json\njson.loads('{broken')")
+    (tmp_path / "subs" / "ada" / "mine.py").write_text("def divide():\n    return 1 / 0\n")
+    runner = EXECUTORS[executor]()
+    try:
+        result = grade(discover(tmp_path / "subs", tmp_path / "x")[0], load("backprop"), Options(seed=1, timeout=2), runner)
+    finally:
+        runner.close()
+    printed = result.output
+    assert result.total == 18 and "Traceback (most recent call last):" in printed
+    assert "return np.concatenate([x, np.zeros((2, 2))])" in printed and "ValueError: all the input arrays" in printed
+    assert "File mine.py, line 2\n    return 1 / 0\nZeroDivisionError: division by zero" in printed
+    assert "stopped: the cell ran past its time limit" in printed and "JSONDecodeError" in printed
+    for leak in ("/grading", "harness", "site-packages", "/usr/lib", "python3.", str(tmp_path), "TimeLimit"):
+        assert leak not in printed, leak
