@@ -61,7 +61,8 @@ class Hypothesis:
 
 REGISTRY: dict[str, Hypothesis] = {}  # in the order causes are told
 ANY = "*"  # a detail a trial cannot tell: it fits that hypothesis with any detail the other trials show
-SCALINGS = {"sign", "double", "half", "mean_not_sum", "times_batch", "batch_factor"}  # more telling than a constant factor
+SCALINGS = {"sign", "double", "half", "mean_not_sum", "times_batch", "batch_factor", "per_size"}  # more telling than a constant factor
+BATCH_MEANS = {"mean_not_sum", "batch_factor"}  # more telling than a mean over an input's length that is the batch
 
 
 def hypothesis(code: str, explanation: str) -> Callable[[Test], Test]:
@@ -115,6 +116,33 @@ def batch_factor(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Iter
         for k in (2, 3):
             if close(expected * k / ctx.batch, actual):
                 yield f"{k}/B"
+
+
+@hypothesis("per_size", "your {name} is the expected one times {detail}: a mean where the loss is a sum")
+def per_size(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Iterator[str]:
+    """Divided by an input's length (a mean over its entries), with or without a squared error's 2."""
+    for name, x in ctx.inputs.items():
+        if "." not in name and x.ndim == 1 and x.size:
+            for k in (1, 2):
+                if close(expected * k / x.size, actual):
+                    yield f"{k}/n, n the length of {name}"
+
+
+@hypothesis("left_out", "your {name} is the expected one without {detail}: a term left out")
+def left_out(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Iterator[str]:
+    """An input missing from a sum (the bias of a linear layer)."""
+    for name, x in ctx.inputs.items():
+        if "." not in name and x.ndim >= 1 and x.shape == expected.shape[expected.ndim - x.ndim:] and np.abs(x).max(initial=0.0) > FITS.bound(expected):
+            if close(expected - x, actual):
+                yield name
+
+
+@hypothesis("diagonal_only", "your {name} holds only the diagonal of the expected Jacobian: return the whole matrix "
+                             "(np.diag of your vector), whose entries off the diagonal are 0")
+def diagonal_only(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Iterator[str]:
+    if expected.ndim == 2 and expected.shape[0] == expected.shape[1] and actual.shape == expected.shape[:1]:
+        if close(np.diag(expected).copy(), actual) and close(np.diag(np.diag(expected)), expected):
+            yield ""
 
 
 @hypothesis("constant_factor", "your {name} is the expected one times {detail}: a constant factor too many or too few")
@@ -230,6 +258,7 @@ BEHAVIOURS = {
     "indexerror": "check the shapes the function assumes against the contract",
     "keyerror": "check the keys the function assumes against the contract",
     "in_place": "a function must leave its inputs as they were: its caller, and the rest of a network, still need them",
+    "returned_list": "return a numpy array (np.asarray of your list), not a Python list",
 }
 
 
@@ -256,7 +285,8 @@ def common(failing: list[frozenset[Cause]]) -> list[Cause]:
             shown = [d - {ANY} for d in details if d - {ANY}]
             named += [Cause(code, output, detail) for detail in set.intersection(*shown)] if shown else []
     scaled = {c.output for c in named if c.code in SCALINGS}
-    named = [c for c in named if not (c.code == "constant_factor" and c.output in scaled)]
+    batch = {c.output for c in named if c.code in BATCH_MEANS}
+    named = [c for c in named if not (c.code == "constant_factor" and c.output in scaled or c.code == "per_size" and c.output in batch)]
     order = {code: i for i, code in enumerate([*REGISTRY, *BEHAVIOURS])}
     return sorted(named, key=lambda c: (order[c.code], c.output, c.detail))
 

@@ -67,6 +67,8 @@ def _verdict(exercise: Exercise, trial: Trial, call: Call) -> tuple[TrialResult,
     actual, problem = _graded_part(call.result, exercise)
     if problem:
         return result("fail", problem)
+    if isinstance(actual, list) and not isinstance(trial.expected, (tuple, dict)):
+        return result("fail", f"{exercise.graded_name} should be an array; got {describe(actual)}", found=frozenset([Cause("returned_list", "")]))
     check = compare(trial.expected, actual, exercise.graded_name, Tolerance(exercise.rtol, exercise.atol), exercise.outputs if exercise.output is None else ())
     changed = changed_inputs(trial.args, call.inputs_after)
     if changed:
