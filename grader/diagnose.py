@@ -113,9 +113,7 @@ for _code, _words in CATALOGUED.items():
                             "(with the factor 2 of a squared error's derivative) where the loss is a sum")
 def batch_factor(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Iterator[str]:
     if ctx.batch:
-        for k in (2, 3):
-            if close(expected * k / ctx.batch, actual):
-                yield f"{k}/B"
+        yield from (f"{k}/B" for k in _over(expected, actual, ctx.batch, (2, 3)))
 
 
 @hypothesis("per_size", "your {name} is the expected one times {detail}: a mean where the loss is a sum")
@@ -123,9 +121,12 @@ def per_size(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Iterator
     """Divided by an input's length (a mean over its entries), with or without a squared error's 2."""
     for name, x in ctx.inputs.items():
         if "." not in name and x.ndim == 1 and x.size:
-            for k in (1, 2):
-                if close(expected * k / x.size, actual):
-                    yield f"{k}/n, n the length of {name}"
+            yield from (f"{k}/n, n the length of {name}" for k in _over(expected, actual, x.size, (1, 2)))
+
+
+def _over(expected: np.ndarray, actual: np.ndarray, size: int, factors: tuple[int, ...]) -> Iterator[int]:
+    """The factors k for which `actual` is k/size times `expected`."""
+    return (k for k in factors if close(expected * k / size, actual))
 
 
 @hypothesis("left_out", "your {name} is the expected one without {detail}: a term left out")
