@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -88,6 +88,20 @@ def compare_array(expected: np.ndarray, actual: Any, name: str, tol: Tolerance) 
         f"expected {expected[at]:.6g}, got {actual[at]:.6g}"
     )
     return Check(False, message, max_err, (Wrong(name, expected, actual),))
+
+
+def paired(expected: Any, actual: Any, name: str, names: tuple[str, ...] = ()) -> Iterator[tuple[str, np.ndarray, Any]]:
+    """(name, expected, actual) for every output of an answer whose structure matches, named as `compare` names them."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key, value in expected.items():
+            if key in actual:
+                yield from paired(value, actual[key], key)
+    elif isinstance(expected, tuple) and isinstance(actual, (tuple, list)) and len(actual) == len(expected):
+        labels = names if len(names) == len(expected) else tuple(f"{name}[{i}]" for i in range(len(expected)))
+        for e, a, label in zip(expected, actual, labels):
+            yield from paired(e, a, label)
+    elif not isinstance(expected, (dict, tuple)):
+        yield name, np.asarray(expected), actual
 
 
 def changed_inputs(before: dict[str, Any], after: Any) -> list[str]:

@@ -57,19 +57,22 @@ class Hypothesis:
     code: str
     explanation: str  # {name}: the output; {detail}: what the test yielded
     test: Test
+    predicts: bool = False  # its mistake is right on some inputs: a trial the student passed must fit it too, or it is refuted
 
 
 REGISTRY: dict[str, Hypothesis] = {}  # in the order causes are told
 ANY = "*"  # a detail a trial cannot tell: it fits that hypothesis with any detail the other trials show
+THRESHOLDS = (-1.0, -0.5, -0.25, -0.1, 0.1, 0.25, 0.5, 1.0)  # the cuts a relu backward's mask is tried with
+OPEN_WHEN_MANY = {"threshold"}  # two cuts that every failing trial fits leave the mistake open: not named
 SCALINGS = {"sign", "double", "half", "mean_not_sum", "times_batch", "batch_factor", "per_size"}  # more telling than a constant factor
 BATCH_MEANS = {"mean_not_sum", "batch_factor"}  # more telling than a mean over an input's length that is the batch
 
 
-def hypothesis(code: str, explanation: str) -> Callable[[Test], Test]:
+def hypothesis(code: str, explanation: str, predicts: bool = False) -> Callable[[Test], Test]:
     """Register a test under `code`, with the words that explain it to a student."""
 
     def register(test: Test) -> Test:
-        REGISTRY[code] = Hypothesis(code, explanation, test)
+        REGISTRY[code] = Hypothesis(code, explanation, test, predicts)
         return test
 
     return register
@@ -119,8 +122,10 @@ def batch_factor(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Iter
 @hypothesis("per_size", "your {name} is the expected one times {detail}: a mean where the loss is a sum")
 def per_size(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Iterator[str]:
     """Divided by an input's length (a mean over its entries), with or without a squared error's 2."""
+    seen: set[int] = set()
     for name, x in ctx.inputs.items():
-        if "." not in name and x.ndim == 1 and x.size:
+        if "." not in name and x.ndim == 1 and x.size and x.size not in seen:
+            seen.add(x.size)  # inputs of one length (f and y) are one n: named after the first
             yield from (f"{k}/n, n the length of {name}" for k in _over(expected, actual, x.size, (1, 2)))
 
 
@@ -133,6 +138,8 @@ def _over(expected: np.ndarray, actual: np.ndarray, size: int, factors: tuple[in
 def left_out(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Iterator[str]:
     """An input missing from a sum (the bias of a linear layer)."""
     for name, x in ctx.inputs.items():
+        if ctx.name.endswith(f"_d{name}"):  # a gradient with respect to x holds no term x (x subtracted is another mistake)
+            continue
         if "." not in name and x.ndim >= 1 and x.shape == expected.shape[expected.ndim - x.ndim:] and np.abs(x).max(initial=0.0) > FITS.bound(expected):
             if close(expected - x, actual):
                 yield name
@@ -152,7 +159,7 @@ def constant_factor(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> I
     if expected.shape == actual.shape and np.abs(expected).max(initial=0.0) > FITS.bound(expected):
         factor = float(np.vdot(expected, actual) / np.vdot(expected, expected))
         if abs(factor) > 1e-6 and not any(abs(factor - c) < 1e-6 for c in (1.0, -1.0, 2.0, 0.5)) and close(factor * expected, actual):
-            yield f"{factor:.3g}"
+            yield f"{factor:.6g}"  # trials agree on the factor to 6 digits, or it is no constant
 
 
 @hypothesis("reshape", "the values are right but {name} has {detail}: only a size-1 axis differs, so reshaping "
@@ -203,7 +210,7 @@ def broadcast(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Iterato
             yield axes(actual, expected)
 
 
-@hypothesis("clipped", "your {name} clips at {detail} instead of 0: relu is max(a, 0)")
+@hypothesis("clipped", "your {name} clips at {detail} instead of 0: relu is max(a, 0)", predicts=True)
 def clipped(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Iterator[str]:
     """relu's forward with another floor (np.maximum(-1, a), np.clip(a, c, None)): the floor where an
     input is below it, ANY where none is (the trial fits every floor below its inputs)."""
@@ -215,9 +222,10 @@ def clipped(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Iterator[
 
 
 @hypothesis("threshold", "your {name} keeps the upstream gradient {detail}, not where the input is positive: relu's "
-                         "derivative Θ(a) is 1 for a > 0 and 0 for a < 0")
+                         "derivative Θ(a) is 1 for a > 0 and 0 for a < 0", predicts=True)
 def threshold(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Iterator[str]:
-    """relu's backward with the wrong mask: inverted, or cut at another value than 0."""
+    """relu's backward with the wrong mask: inverted, or cut at another of THRESHOLDS than 0 (one value
+    every failing trial agrees on; a mask that only looks like a cut in some trial is no cause)."""
     shaped = {n: x for n, x in ctx.inputs.items() if x.shape == expected.shape and "." not in n}
     for upstream_name, upstream in shaped.items():
         for name, x in shaped.items():
@@ -225,10 +233,9 @@ def threshold(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> Iterato
                 continue
             if close(upstream * (x < 0), actual):
                 yield f"where {name} is negative"
-                continue
-            kept = np.isclose(actual, upstream) & (np.abs(upstream) > FITS.atol)
-            if close(upstream * kept, actual) and kept.any() and (~kept).any() and x[kept].min() > x[~kept].max() and (kept != (x > 0)).any():
-                yield f"where {name} is above a threshold other than 0"
+            for cut in THRESHOLDS:
+                if close(upstream * (x > cut), actual):
+                    yield f"where {name} is above {cut:g}"
 
 
 @hypothesis("low_precision", "your {name} is right to about 2 or 3 digits only: computed in float16, or rounded")
@@ -273,10 +280,26 @@ def error_cause(error_type: str, message: str) -> Cause | None:
     return None
 
 
+def refuted(cause: Cause, expected: np.ndarray, actual: np.ndarray, ctx: Context) -> bool:
+    """Whether a right answer (a trial the student passed) refutes `cause`: the mistake it names would
+    have failed that trial. Only hypotheses that predict answers are refuted so."""
+    hypothesis = REGISTRY.get(cause.code)
+    if hypothesis is None or not hypothesis.predicts:
+        return False
+    details = set(hypothesis.test(np.asarray(expected, dtype=np.float64), np.asarray(actual, dtype=np.float64), ctx))
+    return cause.detail not in details and ANY not in details
+
+
+def explains(cause: Cause, found: frozenset[Cause]) -> bool:
+    """Whether a trial whose answer fits `found` is explained by `cause`."""
+    return cause in found or Cause(cause.code, cause.output, ANY) in found
+
+
 def common(failing: list[frozenset[Cause]]) -> list[Cause]:
     """The causes that explain every failing trial, in the registry's order: none unless all agree. A
     trial whose detail is ANY agrees with any detail the others show; a detail no trial shows is not
-    named. A constant factor is not named where a more telling scaling is."""
+    named, nor a threshold that every trial fits at two cuts. A constant factor is not named where a
+    more telling scaling is."""
     if not failing:
         return []
     named = []
@@ -284,7 +307,9 @@ def common(failing: list[frozenset[Cause]]) -> list[Cause]:
         details = [{c.detail for c in causes if (c.code, c.output) == (code, output)} for causes in failing]
         if all(details):
             shown = [d - {ANY} for d in details if d - {ANY}]
-            named += [Cause(code, output, detail) for detail in set.intersection(*shown)] if shown else []
+            agreed = sorted(set.intersection(*shown)) if shown else []
+            if agreed and (len(agreed) == 1 or code not in OPEN_WHEN_MANY):  # two axes orders of one array are one answer
+                named.append(Cause(code, output, agreed[0]))
     scaled = {c.output for c in named if c.code in SCALINGS}
     batch = {c.output for c in named if c.code in BATCH_MEANS}
     named = [c for c in named if not (c.code == "constant_factor" and c.output in scaled or c.code == "per_size" and c.output in batch)]

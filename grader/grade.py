@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from grader.compare import Tolerance, changed_inputs, compare, describe
-from grader.diagnose import Cause, Context, Diagnosis, causes, common, error_cause, explain
+from grader.compare import Tolerance, changed_inputs, compare, describe, paired
+from grader.diagnose import Cause, Context, Diagnosis, causes, common, error_cause, explain, explains, refuted
 from grader.job import Call
 from grader.received import safe_text
 from grader.spec import Exercise
@@ -41,9 +41,19 @@ def grade_exercise(exercise: Exercise, trials: list[Trial], calls: list[Call]) -
     all agree), then the score."""
     verdicts = [_verdict(exercise, trial, call) for trial, call in zip(trials, calls)]
     named = common([found for result, found in verdicts if result.verdict in ("fail", "error")])
+    passing = [(trial, call) for (result, _), trial, call in zip(verdicts, trials, calls) if result.verdict == "pass"]
+    named = [cause for cause in named if not any(_refutes(exercise, trial, call, cause) for trial, call in passing)]
     diagnosis = explain(named, exercise.hints, (exercise.function, exercise.id, *exercise.outputs))
-    results = [replace(r, diagnosis=diagnosis.code) if diagnosis and named and set(named) <= found else r for r, found in verdicts]
+    results = [replace(r, diagnosis=diagnosis.code) if diagnosis and all(explains(c, found) for c in named) else r for r, found in verdicts]
     return score_exercise(exercise, results, diagnosis=diagnosis), results
+
+
+def _refutes(exercise: Exercise, trial: Trial, call: Call, cause: Cause) -> bool:
+    """Whether this passed trial refutes `cause` (its mistake would have failed it)."""
+    actual, _ = _graded_part(call.result, exercise)
+    inputs = dict(flat(trial.args))
+    pairs = paired(trial.expected, actual, exercise.graded_name, exercise.outputs if exercise.output is None else ())
+    return any(refuted(cause, e, a, Context(name, inputs, trial.batch)) for name, e, a in pairs if name == cause.output)
 
 
 def _verdict(exercise: Exercise, trial: Trial, call: Call) -> tuple[TrialResult, frozenset[Cause]]:
