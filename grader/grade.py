@@ -8,9 +8,12 @@ from typing import Any
 from grader.compare import Tolerance, changed_inputs, compare, describe, paired
 from grader.diagnose import Cause, Context, Diagnosis, causes, common, error_cause, explain, explains, refuted
 from grader.job import Call
-from grader.received import safe_text
+from grader.received import Subclassed, safe_text
 from grader.spec import Exercise
 from grader.trials import Trial, flat
+
+
+SUBCLASSES = {"matrix": "matrix", "MaskedArray": "masked"}  # numpy's array subclasses a student may return, and their causes
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ def _verdict(exercise: Exercise, trial: Trial, call: Call) -> tuple[TrialResult,
         return result("fail", problem)
     if isinstance(actual, list) and not isinstance(trial.expected, (tuple, dict)):
         return result("fail", f"{exercise.graded_name} should be an array; got {describe(actual)}", found=frozenset([Cause("returned_list", "")]))
-    check = compare(trial.expected, actual, exercise.graded_name, Tolerance(exercise.rtol, exercise.atol), exercise.outputs if exercise.output is None else ())
+    names = exercise.outputs if exercise.output is None else ()
+    check = compare(trial.expected, actual, exercise.graded_name, Tolerance(exercise.rtol, exercise.atol), names)
     changed = changed_inputs(trial.args, call.inputs_after)
     if changed:
         return result(
@@ -90,6 +94,10 @@ def _verdict(exercise: Exercise, trial: Trial, call: Call) -> tuple[TrialResult,
         )
     inputs = dict(flat(trial.args))
     found = frozenset(c for w in check.wrong for c in causes(w.expected, w.actual, Context(w.name, inputs, trial.batch)))
+    if not check.passed:  # the types of the outputs that failed, when they were no plain ndarray
+        failing = {w.name for w in check.wrong}
+        found |= {Cause(SUBCLASSES[a.subclass], "") for name, _, a in paired(trial.expected, actual, exercise.graded_name, names)
+                  if name in failing and isinstance(a, Subclassed) and a.subclass in SUBCLASSES}
     return result("pass" if check.passed else "fail", check.message, check.max_abs_err, found)
 
 

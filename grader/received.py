@@ -28,6 +28,18 @@ _CELL_STATUSES = ("ok", "error", "timeout")
 _CALL_STATUSES = ("ok", "raised", "timeout", "skipped")
 
 
+class Subclassed(np.ndarray):
+    """A returned array whose type was a subclass of numpy's (np.matrix, a masked array): its numbers
+    as a plain array (np.asarray gives them back as one), and the subclass's name."""
+
+    subclass: str = ""
+
+    def __new__(cls, values: np.ndarray, subclass: str) -> "Subclassed":
+        made = np.array(values).view(cls)
+        made.subclass = subclass
+        return made
+
+
 class Malformed(ValueError):
     """A report that is not what the harness sends for what the grader asked."""
 
@@ -130,9 +142,11 @@ def _value(spec: Any, arrays: Any, depth: int = 0) -> Any:
     """`harness.decode`, checking the description all the way down as it goes."""
     if depth > harness.MAX_DEPTH + 1 or not isinstance(spec, dict):
         raise Malformed("a returned value described in another form than the harness's")
-    if "array" in spec and len(spec) == 1:
+    if "array" in spec and (len(spec) == 1 or len(spec) == 2 and isinstance(spec.get("subclass"), str)):
         if spec["array"] not in arrays:
             raise Malformed("a returned value naming an array the report does not hold")
+        if "subclass" in spec:  # its numbers are graded; its type is named in feedback
+            return Subclassed(arrays[spec["array"]], safe_text(spec["subclass"], 40))
         return np.array(arrays[spec["array"]])
     if "seq" in spec and len(spec) == 2:
         if not isinstance(spec["seq"], list) or spec.get("kind") not in ("tuple", "list"):

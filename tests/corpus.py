@@ -158,6 +158,10 @@ CORPUS = [
     Mistake("einsum_dw_mean", "linear_backward_batched", ("mean_not_sum",),
             "_right = linear_backward\ndef linear_backward(dL_da, h, W, b):\n    dh, dW, db = _right(dL_da, h, W, b)\n"
             "    return dh, np.einsum('bi,bj->ij', h, dL_da) / len(h) if h.ndim == 2 else dW, db"),
+    # numpy's array subclasses
+    Mistake("matrix_forward", "linear_forward", ("matrix", "reshape"),
+            "def linear_forward(h, W, b):\n    return np.matrix(h) @ np.matrix(W) + b"),
+    Mistake("masked_relu", "relu_forward", ("masked", "returned_input"), "def relu_forward(a):\n    return np.ma.masked_less_equal(a, 0)"),
     # precision
     Mistake("float16_forward", "linear_forward", ("low_precision",),
             "def linear_forward(h, W, b):\n    return (h.astype(np.float16) @ W.astype(np.float16) + b.astype(np.float16))"),
