@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from grader.example import small_cases
 from grader.harness import decode, encode, pack, unpack
 from grader.spec import Assignment, Exercise
 from grader.trials import Trial, make_trials
@@ -32,6 +33,7 @@ def write_bundle(assignment: Assignment, path: Path) -> Path:
             "id": e.id, "function": e.function, "output": e.output, "outputs": list(e.outputs), "points": e.points,
             "rtol": e.rtol, "atol": e.atol, "hints": e.hints, "scoring": e.scoring,
             "trials": [{"args": encode(t.args, arrays), "expected": encode(t.expected, arrays), "batch": t.batch} for t in trials[e.id]],
+            "examples": [{"args": encode(t.args, arrays), "expected": encode(t.expected, arrays), "batch": t.batch} for t in small_cases(e)],
         }
         for e in assignment.exercises
     ]
@@ -55,6 +57,15 @@ def read_bundle(path: Path) -> tuple[Assignment, dict[str, list[Trial]]]:
         raise ValueError(f"{path} is not a self-check bundle ({type(exc).__name__}: {exc})") from None
     assignment = Assignment(manifest["name"], manifest["title"], manifest["convention"], path.parent, 0, exercises)
     return assignment, trials
+
+
+def read_examples(path: Path) -> dict[str, list[Trial]]:
+    """Each exercise's small cases (`grader.example`), smallest first; none in a bundle written before them."""
+    manifest, arrays = unpack(path.read_bytes())
+    return {
+        e["id"]: [Trial(i, decode(t["args"], arrays), decode(t["expected"], arrays), t["batch"]) for i, t in enumerate(e.get("examples", []))]
+        for e in manifest["exercises"]
+    }
 
 
 def _exercise(e: dict[str, Any]) -> Exercise:

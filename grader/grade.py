@@ -37,6 +37,7 @@ class ExerciseResult:
     status: str  # passed | partial | failed | error | not_implemented | timeout | missing | not_run
     message: str
     diagnosis: str = ""
+    example: str = ""  # the self-check's smallest failing case, as Python (grader.example)
 
 
 def grade_exercise(exercise: Exercise, trials: list[Trial], calls: list[Call]) -> tuple[ExerciseResult, list[TrialResult]]:

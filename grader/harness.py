@@ -300,6 +300,7 @@ def confine(limits: dict[str, int], uid: int | None) -> None:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
+        clear_keyrings()  # the uid's own: what an earlier notebook of this uid left there, while a process of its lingered
 
 
 def forget_failure(shell: Any) -> None:
@@ -571,20 +572,29 @@ def sweep() -> None:
 
 def empty(folder: str | os.PathLike[str]) -> None:
     """Remove everything in `folder`, which stays: however deep (no recursion, and every path relative
-    to an open folder, so no path is ever too long), whatever modes a notebook set, following no link.
+    to an open folder, so no path is ever too long), whatever modes a notebook set, following no link
+    and entering no other file system (a mount point in it, such as the Python installation that
+    bubblewrap binds under the namespace's /tmp, stays as it is, and so do the folders above it).
     For a folder whose processes have all ended: it walks back up through `..`."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    device = os.fstat(fd).st_dev
     above: list[tuple[str, list[str]]] = []  # (the current folder's name in its parent, the parent's folders still to remove)
     pending = _remove_files(fd)
     try:
         while True:
             if pending:
                 name = pending.pop()
-                with contextlib.suppress(OSError):
-                    os.chmod(name, 0o700, dir_fd=fd)  # a folder, not a link: scandir said so, and nothing runs there now
                 try:
+                    mode = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    if mode.st_dev != device:
+                        continue  # another file system mounted here
+                    if mode.st_mode & 0o700 != 0o700:  # made unreadable by a notebook: opened up for its owner alone
+                        os.chmod(name, (mode.st_mode & 0o7777) | 0o700, dir_fd=fd)  # a folder, not a link: scandir said so
                     inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
                 except OSError:
+                    continue
+                if os.fstat(inner).st_dev != device:  # mounted between the two looks
+                    os.close(inner)
                     continue
                 above.append((name, pending))
                 os.close(fd)
@@ -629,6 +639,20 @@ def clear_ipc(owner: int | None = None) -> None:
         for row in rows:
             if owner is None or int(row[header.index("uid")]) == owner:
                 rmid(int(row[1]))
+
+
+KEYCTL = {"x86_64": 250, "aarch64": 219}  # the keyctl system call's number
+
+
+def clear_keyrings() -> None:
+    """Empty this uid's user and user-session keyrings (they outlive a process, and live as long as any
+    process of the uid does)."""
+    import platform
+
+    keyctl = KEYCTL.get(platform.machine())
+    if keyctl:
+        for keyring in (-4, -5):  # KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING
+            libc().syscall(keyctl, 7, keyring)  # KEYCTL_CLEAR
 
 
 @functools.cache

@@ -28,6 +28,7 @@ from grader.discover import NotebookError, Submission, discover, read_cells
 from grader.execute import Executor, ProcessExecutor, StagingError
 from grader.job import Calls, Job
 from grader.fork import ForkExecutor
+from grader.example import reproduce
 from grader.grade import ExerciseResult, TrialResult, grade_exercise, score_exercise
 from grader.sandbox import Limits, Sandbox, alive, claim_slot, detect, unmount_under
 from grader.spec import Assignment, load
@@ -95,16 +96,19 @@ class Options:
 
 
 def grade_submission(
-    sub: Submission, assignment: Assignment, trials: dict[str, list[Trial]], timeout: float, executor: Executor
+    sub: Submission, assignment: Assignment, trials: dict[str, list[Trial]], timeout: float, executor: Executor,
+    examples: dict[str, list[Trial]] | None = None,
 ) -> SubmissionResult:
-    """Run one notebook on the given trials (grading trials, or a bundle's public ones) and score it."""
+    """Run one notebook on the given trials (grading trials, or a bundle's public ones) and score it;
+    with `examples` (the self-check's small cases), a failing exercise also gets the smallest case it fails."""
+    examples = examples or {}
     try:
         if sub.notebook is None:
             raise NotebookError(sub.error)
         cells = read_cells(sub.notebook)
     except NotebookError as exc:
         return not_run(sub.student_id, assignment, "error", str(exc))
-    calls = [Calls(e.id, e.function, [t.args for t in trials[e.id]]) for e in assignment.exercises]
+    calls = [Calls(e.id, e.function, [t.args for t in trials[e.id] + examples.get(e.id, [])]) for e in assignment.exercises]
     try:
         execution = executor.execute(Job(cells, sub.files, calls, timeout))
     except StagingError as exc:
@@ -119,7 +123,10 @@ def grade_submission(
         elif made is None:
             results.append(score_exercise(exercise, [], ("not_run", f"not graded: {execution.message}")))
         else:
-            scored, graded = grade_exercise(exercise, trials[exercise.id], made)
+            count = len(trials[exercise.id])
+            scored, graded = grade_exercise(exercise, trials[exercise.id], made[:count])
+            if scored.status != "passed" and examples.get(exercise.id):
+                scored = replace(scored, example=reproduce(exercise, examples[exercise.id], made[count:]))
             trial_results += graded
             results.append(scored)
     problems = [c for c in execution.cells if c["status"] != "ok"]

@@ -24,7 +24,6 @@ import ctypes
 import functools
 import importlib.util
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -35,12 +34,11 @@ from typing import Iterator
 
 from grader import cgroup
 from grader.cgroup import Hierarchy, MemoryCap, unescape
-from grader.harness import clear_ipc, empty, libc, sweep
+from grader.harness import clear_ipc, clear_keyrings, empty, libc, sweep
 
 INSIDE = Path("/grading")  # where the job's directory appears inside the namespace
 FIRST_UID = 61000  # unprivileged uids FIRST_UID, FIRST_UID + 1, ...: one per notebook running at once
 MAX_SLOTS = 184  # so the uids stay below 61184, where systemd's dynamic users begin
-KEYCTL = {"x86_64": 250, "aarch64": 219}  # the keyctl system call's number
 # Where slot locks live: one folder for the whole machine, whatever $TMPDIR a run has or its own scratch
 # folder (grader.run.scratch) is, or two runs would take the same uids and reap each other's notebooks.
 LOCKS = Path("/tmp") if os.path.isdir("/tmp") else Path(tempfile.gettempdir())
@@ -232,10 +230,7 @@ def reap(uid: int | None) -> None:
             os.setgid(uid)
             os.setuid(uid)
             sweep()  # every process of this uid but this one
-            keyctl = KEYCTL.get(platform.machine())
-            if keyctl:
-                for keyring in (-4, -5):  # KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING
-                    libc().syscall(keyctl, 7, keyring)  # KEYCTL_CLEAR
+            clear_keyrings()
             clear_ipc(uid)
             code = 0
         finally:

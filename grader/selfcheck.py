@@ -16,7 +16,7 @@ import inspect
 import json
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +25,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from grader.bundle import BUNDLE, METADATA, read_bundle
+from grader.bundle import BUNDLE, METADATA, read_bundle, read_examples
+from grader.example import reproduce
+from grader.feedback import text
 from grader.execute import ProcessExecutor
 from grader.job import Call
 from grader.grade import ExerciseResult, grade_exercise, points
@@ -50,11 +52,14 @@ class CheckReport:
             lines.append(f"{mark} {r.exercise}: {r.passed}/{r.trials} public trials passed")
             if r.message:
                 lines.append(f"    {r.message}")
+            if r.example:
+                lines += ["    The smallest case it gets wrong, to paste into a cell:", *(f"        {line}" for line in r.example.splitlines())]
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:
-        rows = [f"| {'✓' if r.status == 'passed' else '✗'} | {r.exercise} | {r.passed}/{r.trials} | {r.message} |" for r in self.results]
-        return "\n".join(["| | exercise | public trials passed | what is wrong |", "| --- | --- | --- | --- |", *rows])
+        rows = [f"| {'✓' if r.status == 'passed' else '✗'} | {r.exercise} | {r.passed}/{r.trials} | {text(r.message)} |" for r in self.results]
+        cases = [f"**{r.exercise}**: the smallest case it gets wrong, to paste into a cell:\n\n```python\n{r.example}\n```" for r in self.results if r.example]
+        return "\n\n".join(["\n".join(["| | exercise | public trials passed | what is wrong |", "| --- | --- | --- | --- |", *rows]), *cases])
 
     __repr__ = __str__
 
@@ -67,6 +72,7 @@ def check(target: Callable[..., Any] | str | None = None, bundle: str | Path | N
     """Check one function (every exercise that grades it), one exercise id, or (no argument) every
     exercise whose function the notebook has defined so far, on the public trials."""
     assignment, trials = read_bundle(find_bundle(bundle))
+    cases = read_examples(find_bundle(bundle))
     here = inspect.currentframe().f_back.f_globals  # type: ignore[union-attr]
     known = ", ".join(dict.fromkeys(e.function for e in assignment.exercises))
     if target is None:
@@ -85,7 +91,10 @@ def check(target: Callable[..., Any] | str | None = None, bundle: str | Path | N
         fn = target if callable(target) else here.get(e.function)
         if not callable(fn):
             raise ValueError(f"{e.function} is not defined yet: run the cell that defines it first")
-        results.append(grade_exercise(e, trials[e.id], [_call(fn, t.args) for t in trials[e.id]])[0])
+        result = grade_exercise(e, trials[e.id], [_call(fn, t.args) for t in trials[e.id]])[0]
+        if result.status != "passed":
+            result = replace(result, example=reproduce(e, cases[e.id], [_call(fn, t.args) for t in cases[e.id]]))
+        results.append(result)
     return CheckReport(results)
 
 
@@ -108,7 +117,8 @@ def check_notebook(notebook: Path, bundle: str | Path | None = None, timeout: fl
         raise ValueError(f"{notebook.name} is from the assignment '{meant}', but this self-check bundle is for '{assignment.name}' "
                          f"({assignment.title}): use the bundle handed out with your notebook")
     sub = Submission(notebook.stem, notebook, notebook)
-    return grade_submission(sub, assignment, trials, timeout, ProcessExecutor()), assignment.max_total
+    cases = read_examples(find_bundle(bundle, notebook.parent))
+    return grade_submission(sub, assignment, trials, timeout, ProcessExecutor(), cases), assignment.max_total
 
 
 def notebook_assignment(notebook: Path) -> str:
@@ -134,6 +144,9 @@ def report_check(notebook: Path, bundle: str | Path | None = None, timeout: floa
     for e in result.exercises:
         table.add_row("✓" if e.status == "passed" else "✗", e.exercise, f"{e.passed}/{e.trials}", Text(e.message))
     Console().print(table)
+    for e in result.exercises:
+        if e.example:
+            Console().print(Text(f"{e.exercise}: the smallest case it gets wrong, to paste into a cell:\n{e.example}\n"))
     if result.status != "ok":
         console.print(f"[red]{result.status}:[/red] {escape(result.message)}")
     for cell in result.cells:

@@ -193,28 +193,42 @@ FIND = """
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 found = [name for name, there in (("shm", libc.shmget(0x5EC, 0, 0) >= 0), ("msg", libc.msgget(0x5ED, 0) >= 0),
-         ("key", libc.syscall(249, b"user", b"answers", None, 0) > 0)) if there]  # request_key
+         ("key", libc.syscall(249, b"user", b"answers", None, 0) > 0  # request_key: the keyrings this process searches
+                 or libc.syscall(250, 10, ctypes.c_int(-4), b"user", b"answers", 0) > 0)) if there]  # KEYCTL_SEARCH of the uid's user keyring
 import os
 found += [path for path in ["left-in-work.txt", "/tmp/left-by-a", "/var/tmp/left-by-a", "/dev/shm/left-by-a"] if os.path.exists(path)]
 print("FOUND", found)
 """
 
 
+@pytest.mark.parametrize("lingering", [False, True], ids=["alone", "lingering"])
 @pytest.mark.parametrize("executor", [ForkExecutor, ProcessExecutor, KernelExecutor])
-def test_nothing_a_notebook_leaves_in_the_kernel_reaches_the_next_one(tmp_path: Path, executor: type) -> None:
-    """System V shared memory and message queues, keys in the uid's keyring, files in the working
+def test_nothing_a_notebook_leaves_in_the_kernel_reaches_the_next_one(tmp_path: Path, executor: type, lingering: bool) -> None:
+    """System V shared memory and message queues, keys in the uid's keyrings, files in the working
     directory and the temporary folders: a channel between two students graded one after the other in
-    the same slot, unless cleared in between."""
-    sandbox = detect()
-    if sandbox.uid(0) is None and sandbox.bwrap is None:
+    the same slot, unless cleared in between; also while a process of their uid lingers (a loaded
+    machine, where a notebook's processes take a while to die), which keeps a uid's keyrings alive."""
+    import subprocess
+
+    from grader.sandbox import claim_slot
+
+    sandbox, slot = detect(), claim_slot()
+    if sandbox.uid(slot) is None and sandbox.bwrap is None:
         pytest.skip("neither a uid of its own nor namespaces: notebooks share everything with the grader")
+    if lingering and sandbox.uid(slot) is None:
+        pytest.skip("no uid of its own for a notebook here")
     notebook(tmp_path / "subs" / "a_leaves.ipynb", LEAVE)
     notebook(tmp_path / "subs" / "b_finds.ipynb", FIND)
-    runner = executor(sandbox=sandbox)
+    uid = sandbox.uid(slot)
+    alive = subprocess.Popen(["sleep", "60"], user=uid, group=uid, extra_groups=[]) if lingering else None
+    runner = executor(sandbox=sandbox, slots=[slot])
     try:
         results = [grade(s, load("backprop"), Options(seed=5, timeout=5), runner) for s in discover(tmp_path / "subs", tmp_path / "x")]
     finally:
         runner.close()
+        if alive:
+            alive.kill()
+            alive.wait()
     assert "LEFT True True True" in results[0].output  # it did leave them
     assert "FOUND []" in results[1].output
 
@@ -238,3 +252,33 @@ def test_the_kernel_executor_leaves_nothing_open_in_the_grading_process(tmp_path
         runner.close()
     assert [r.total for r in results] == [18, 18]
     assert after == before
+
+
+
+def test_emptying_enters_no_other_file_system_and_keeps_the_modes_of_what_stays(tmp_path: Path) -> None:
+    """The fork server empties its namespace's /tmp after each notebook, where bubblewrap binds a
+    Python installation that lives under /tmp (a clone in /tmp, a CI checkout): emptying set the
+    folders above it to 0700, which hid the installation from the next notebook's uid (its first
+    import of a module not yet loaded failed). Mounted file systems are left alone, and a folder's
+    mode is only opened up for its owner where a notebook closed it."""
+    from grader.harness import empty
+    from grader.sandbox import detect, mount_tmpfs, unmount
+
+    if not detect().quota_on:
+        pytest.skip("the grader may not mount here")
+    top = tmp_path / "top"
+    (top / "clone" / "venv").mkdir(parents=True)
+    (top / "clone").chmod(0o755)
+    mount_tmpfs(top / "clone" / "venv", 2**20)
+    try:
+        (top / "clone" / "venv" / "module.py").write_text("x = 1")
+        (top / "closed" / "deeper").mkdir(parents=True)
+        (top / "closed" / "deeper" / "left.txt").write_text("answers")
+        (top / "closed" / "deeper").chmod(0)
+        (top / "closed").chmod(0)
+        empty(top)
+        assert (top / "clone" / "venv" / "module.py").read_text() == "x = 1"
+        assert (top / "clone").stat().st_mode & 0o777 == 0o755
+        assert sorted(p.name for p in top.iterdir()) == ["clone"]
+    finally:
+        unmount(top / "clone" / "venv")
