@@ -267,6 +267,8 @@ BEHAVIOURS = {
     "keyerror": "check the keys the function assumes against the contract",
     "in_place": "a function must leave its inputs as they were: its caller, and the rest of a network, still need them",
     "returned_list": "return a numpy array (np.asarray of your list), not a Python list",
+    "inside_relu": "your network's gradients are those of a network whose relu backward passes the upstream gradient "
+                   "through unchanged, ignoring Θ(a): check the relu backward your network uses",
     "matrix": "your function returns a numpy.matrix, which is always 2-D and where * is a matrix product: work with "
               "ndarrays (np.asarray) and @",
     "masked": "your function returns a masked array: its masked entries still hold numbers, which are graded; return an "

@@ -10,7 +10,7 @@ from grader.diagnose import Cause, Context, Diagnosis, causes, common, error_cau
 from grader.job import Call
 from grader.received import Subclassed, safe_text
 from grader.spec import Exercise
-from grader.trials import Trial, flat
+from grader.trials import OP_ENTRIES, Trial, flat, within
 
 
 SUBCLASSES = {"matrix": "matrix", "MaskedArray": "masked"}  # numpy's array subclasses a student may return, and their causes
@@ -47,9 +47,26 @@ def grade_exercise(exercise: Exercise, trials: list[Trial], calls: list[Call]) -
     named = common([found for result, found in verdicts if result.verdict in ("fail", "error")])
     passing = [(trial, call) for (result, _), trial, call in zip(verdicts, trials, calls) if result.verdict == "pass"]
     named = [cause for cause in named if not any(_refutes(exercise, trial, call, cause) for trial, call in passing)]
+    if not named and any(r.verdict == "fail" for r, _ in verdicts):
+        named = _inside(exercise, trials, calls)
     diagnosis = explain(named, exercise.hints, (exercise.function, exercise.id, *exercise.outputs))
     results = [replace(r, diagnosis=diagnosis.code) if diagnosis and all(explains(c, found) for c in named) else r for r, found in verdicts]
     return score_exercise(exercise, results, diagnosis=diagnosis), results
+
+
+def _inside(exercise: Exercise, trials: list[Trial], calls: list[Call]) -> list[Cause]:
+    """A network whose answers, in every trial, are those the reference gives with one op's backward
+    made wrong (`grader.mistakes.OP_MISTAKES`): the mistake is inside that op (the grader's side only:
+    it needs the reference)."""
+    if exercise.reference is None:
+        return []
+    tolerance, names = Tolerance(exercise.rtol, exercise.atol), exercise.outputs if exercise.output is None else ()
+    for op_name, code, vjp in OP_ENTRIES:
+        wrong = [within(exercise, trial, op_name, vjp) for trial in trials]
+        if all(w is not None and call.status == "ok" and compare(w, _graded_part(call.result, exercise)[0], exercise.graded_name, tolerance, names).passed
+               for w, call in zip(wrong, calls)):
+            return [Cause(f"inside_{op_name}", "", code)]
+    return []
 
 
 def _refutes(exercise: Exercise, trial: Trial, call: Call, cause: Cause) -> bool:

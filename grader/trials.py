@@ -158,7 +158,7 @@ def passing(exercise: Exercise, trial: Trial, mistakes: frozenset[Key] | None) -
                     yield where, wrong.code, wrong.detail
     for op_name, code, vjp in OP_ENTRIES:  # made everywhere the network uses the op: the whole answer must differ
         key: Key = ((), code, f"inside {op_name}")
-        wrong = _within(exercise, trial, op_name, vjp) if mistakes is None or key in mistakes else None
+        wrong = within(exercise, trial, op_name, vjp) if mistakes is None or key in mistakes else None
         if wrong is not None and all(
             value.shape == right.shape and np.abs(value - right).max(initial=0.0) <= MARGIN * tolerance.bound(right)
             for (_, right), (_, value) in zip(leaves(trial.expected), leaves(wrong))
@@ -166,7 +166,7 @@ def passing(exercise: Exercise, trial: Trial, mistakes: frozenset[Key] | None) -
             yield key
 
 
-def _within(exercise: Exercise, trial: Trial, op_name: str, vjp: Any) -> Any:
+def within(exercise: Exercise, trial: Trial, op_name: str, vjp: Any) -> Any:
     """The reference's answer to the trial with `op_name`'s backward replaced by a mistaken one: the
     answer of a network built on a student's mistaken op (None if the reference cannot give one)."""
     from reference.tape import replaced  # the grader's side alone: the student kit never draws trials

@@ -168,7 +168,7 @@ CORPUS = [
     # networks
     Mistake("mlp_sign", "mlp_backward", ("sign",), MLP.replace("LOSS", "y - f")),
     Mistake("mlp_mean", "mlp_backward", ("per_size",), MLP.replace("LOSS", "(f - y) / len(y)")),
-    Mistake("mlp_relu_ignored", "mlp_backward", ("",),
+    Mistake("mlp_relu_ignored", "mlp_backward", ("inside_relu",),
             "def relu_backward(dL_dh, a):\n    return dL_dh.copy()"),
     # the column convention
     Mistake("columns_dw_transposed", "linear_backward_W", ("transpose",),
