@@ -183,3 +183,26 @@ def test_printed_tracebacks_show_the_students_frames_only(tmp_path, executor):
     assert "stopped: the cell ran past its time limit" in printed and "JSONDecodeError" in printed
     for leak in ("/grading", "harness", "site-packages", "/usr/lib", "python3.", str(tmp_path), "TimeLimit"):
         assert leak not in printed, leak
+
+
+def test_one_rounding_rule_and_one_line_for_exercises_that_share_a_message(tmp_path):
+    """People read scores with at most two decimals, everywhere; programs read them at full precision.
+    A notebook that could not be run gets one line for all its exercises, not one per exercise."""
+    from dataclasses import replace
+
+    from grader.feedback import feedback
+    from grader.overview import index_html
+    from grader.run import not_run
+
+    assignment = load("backprop")
+    unread = not_run("carol", assignment, "error", "carol.ipynb is not a readable Jupyter notebook")
+    text = feedback(unread, assignment)
+    assert text.count("not a readable Jupyter notebook") == 2  # the banner, and one line for every exercise
+    assert "- **linear_forward, linear_jacobian_h," in text
+    thirds = replace(unread, status="ok", exercises=[replace(e, score=e.max_score / 3, status="partial") for e in unread.exercises])
+    shown = feedback(thirds, assignment)
+    assert "**Score: 6 / 18 (33.3%)**" in shown and "| 0.33 / 1 |" in shown and "1.33 / 4" in shown
+    assert "0.333" not in shown and "0.3333" not in index_html([thirds], assignment, 1)
+    write_reports([thirds], assignment, tmp_path, 1)
+    assert pd.read_csv(tmp_path / "exercises.csv").score.iloc[0] == pytest.approx(1 / 3, rel=1e-12)
+    assert pd.read_csv(tmp_path / "grades.csv").total.iloc[0] == pytest.approx(6.0, rel=1e-12)
