@@ -24,9 +24,9 @@ VALUES = (1.0, -2.0, 3.0, -1.0, 2.0, -3.0)  # whole numbers of both signs, never
 
 
 def small_cases(exercise: Exercise) -> list[Trial]:
-    """The exercise's smallest cases: its dimensions at sizes 1 to 3 (within their ranges) by total
+    """The exercise's smallest cases: each dimension at the three smallest sizes of its range, by total
     size, with and without its optional axes; each with the reference's answer."""
-    sizes = [range(max(1, low), min(high, 3) + 1) for low, high in (exercise.dims[s] for s in exercise.symbols)]
+    sizes = [range(max(1, low), min(high, max(1, low) + 2) + 1) for low, high in (exercise.dims[s] for s in exercise.symbols)]
     combos = sorted(itertools.product(*sizes), key=lambda c: (sum(c), c))
     cases = []
     for index, combo in enumerate(combos[: CASES // 2] * 2):
