@@ -21,6 +21,7 @@ from grader.trials import Trial
 
 CASES = 12  # small cases per exercise, smallest first
 VALUES = (1.0, -2.0, 3.0, -1.0, 2.0, -3.0)  # whole numbers of both signs, never 0 (relu's kink)
+SHOWN = 400  # characters of a student's answer shown in a snippet
 
 
 def small_cases(exercise: Exercise) -> list[Trial]:
@@ -73,8 +74,18 @@ def snippet(exercise: Exercise, case: Trial, call: Call) -> str:
     lines.append(f"# expected: {_literal(case.expected)}")
     if call.status == "ok":
         mine = call.result[exercise.output] if exercise.output is not None and isinstance(call.result, (tuple, list)) else call.result
-        lines.append(f"# yours:    {_literal(mine)}")
+        lines.append(f"# yours:    {shown(mine)}")
     return "\n".join(lines)
+
+
+def shown(value: Any, limit: int = SHOWN) -> str:
+    """What a student's function returned, on one line of at most `limit` characters (a comment:
+    whatever its repr holds, it cannot become code in the pasted cell)."""
+    try:
+        text = " ".join(_literal(value).split())
+    except Exception:  # a repr that raises
+        text = f"a value of type {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _literal(value: Any) -> str:
@@ -86,6 +97,8 @@ def _literal(value: Any) -> str:
         return f"({inner}{',' if len(value) == 1 else ''})" if isinstance(value, tuple) else f"[{inner}]"
     if isinstance(value, np.ndarray) or np.isscalar(value):
         array = np.asarray(value)
+        if array.size > SHOWN // 4:
+            return f"an array of shape {array.shape}"
         if array.dtype.kind in "biuf":
             return f"np.array({(np.round(array.astype(np.float64), 6) + 0.0).tolist()!r})"  # + 0.0: no -0.0
     return repr(value)[:200]

@@ -37,6 +37,7 @@ MAX_DEPTH = 32  # tuples, lists and dicts nested deeper than this are not an ans
 MAX_RESULT = 2**20  # bytes one call's result may take on the channel (answers here take a few KiB)
 BLOCKED = ("grader", "reference")
 JOB_FILE = "job.bin"
+INSIDE = "/grading"  # where the sandbox shows the job's folder to the notebook
 FRAMES_FILE = "frames.bin"  # where a warm server's child writes its frames
 
 
@@ -53,18 +54,21 @@ def encode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0, budget: li
     if depth > MAX_DEPTH:
         return {"other": f"a value nested more than {MAX_DEPTH} deep"}
     if budget is not None:
-        budget[0] -= 16 + (value.nbytes if isinstance(value, np.ndarray) else len(value) * 16 if isinstance(value, (tuple, list, dict)) else 0)
+        size = np.ndarray.view(value, np.ndarray).nbytes if isinstance(value, np.ndarray) else len(value) * 16 if isinstance(value, (tuple, list, dict)) else 0
+        budget[0] -= 16 + size
         if budget[0] < 0:
             raise TooLarge()
     if isinstance(value, np.ndarray):  # the common case first
+        kind = type(value)
+        value = np.ndarray.view(value, np.ndarray)  # numpy's own dtype and size, whatever a subclass claims
         if value.dtype.kind not in "biuf":
             return {"other": f"ndarray of dtype {value.dtype}", "shape": list(value.shape)}
         if value.size > MAX_ELEMENTS:
             return {"other": f"ndarray with {value.size} elements", "shape": list(value.shape)}
         key = f"a{len(arrays)}"
         arrays[key] = np.array(value, copy=True, subok=False)
-        if type(value) is not np.ndarray:  # np.matrix, a masked array: graded as their numbers, named in feedback
-            return {"array": key, "subclass": type(value).__name__[:40]}
+        if kind is not np.ndarray and kind.__module__.split(".")[0] == "numpy":  # np.matrix, a masked array: named in feedback
+            return {"array": key, "subclass": kind.__name__[:40]}
         return {"array": key}
     if isinstance(value, (bool, int, float, np.generic)) and np.asarray(value).dtype.kind in "biuf":
         key = f"a{len(arrays)}"
@@ -269,23 +273,35 @@ class Run:
 
     def call(self, fn: Any, trial: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         args = decode(trial, self.job_arrays)  # fresh copies for every call
+        before = len(arrays)
+
+        def call_and_encode() -> dict[str, Any]:
+            """The call and the encoding of what it returned, under one time limit (a result's own
+            methods, which encoding runs, are the student's code too)."""
+            result = fn(*args.values())
+            try:
+                return {"status": "ok", "result": encode(result, arrays, budget=[MAX_RESULT]), "inputs_after": encode(args, arrays)}
+            except TooLarge:  # far larger than any answer: say so, instead of flooding the channel
+                for key in list(arrays)[before:]:
+                    del arrays[key]
+                return {"status": "ok", "result": {"other": f"a value of more than {MAX_RESULT} bytes"}, "inputs_after": encode(args, arrays)}
+            except TimeLimit:
+                raise
+            except BaseException as exc:  # a result whose own methods misbehave
+                for key in list(arrays)[before:]:
+                    del arrays[key]
+                return {"status": "raised", "error": {"type": "BadResult", "message": f"{type(exc).__name__} while sending the result back", "where": ""}}
+
         try:
-            result = self.timed(self.job["timeout"], fn, *args.values())
+            return self.timed(self.job["timeout"], call_and_encode)
         except TimeLimit:
+            for key in list(arrays)[before:]:
+                del arrays[key]
             return {"status": "timeout"}
         except BaseException as exc:  # the student's exception, SystemExit included, is a result
+            for key in list(arrays)[before:]:
+                del arrays[key]
             return {"status": "raised", "error": self.describe(exc)}
-        before = len(arrays)
-        try:
-            return {"status": "ok", "result": encode(result, arrays, budget=[MAX_RESULT]), "inputs_after": encode(args, arrays)}
-        except TooLarge:  # far larger than any answer: say so, instead of flooding the channel
-            for key in list(arrays)[before:]:
-                del arrays[key]
-            return {"status": "ok", "result": {"other": f"a value of more than {MAX_RESULT} bytes"}, "inputs_after": encode(args, arrays)}
-        except Exception as exc:  # a result whose own methods misbehave
-            for key in list(arrays)[before:]:
-                del arrays[key]
-            return {"status": "raised", "error": {"type": "BadResult", "message": f"{type(exc).__name__} while sending the result back", "where": ""}}
 
 
 def confine(limits: dict[str, int], uid: int | None) -> None:
@@ -349,7 +365,7 @@ def students_tracebacks(shell: Any) -> None:
         lines = []
         for entry in tb.extract_tb(trace):
             shown = shell.compile.format_code_name(entry.filename)  # ("Cell", "In[7]") for a cell's code
-            if shown or entry.filename.startswith(os.getcwd() + os.sep):
+            if shown or entry.filename.startswith(_own_folder):
                 place = f"{shown[0]} {shown[1]}" if shown else f"File {os.path.relpath(entry.filename)}"
                 here, code = f"{place}, line {entry.lineno}", (entry.line or "").strip()
                 lines.append(f"{here}\n    {code}" if code else here)
@@ -410,9 +426,14 @@ def run_job(job_path: str, channel: BinaryIO) -> None:
     os._exit(0)  # no atexit hooks or finalizers of the student's code
 
 
+_own_folder = "\0"  # the notebook's working directory, once `enter` knows it (matches no path before)
+
+
 def enter(job: dict[str, Any]) -> None:
     """The last step before student code: the limits, the uid, and the grader out of reach."""
+    global _own_folder
     confine(job["limits"], job.get("uid"))
+    _own_folder = os.getcwd() + os.sep  # its own files' folder for tracebacks: where it starts (a later os.chdir changes nothing)
     if "" not in sys.path:  # as in Jupyter: the notebook imports its own modules from its folder (`python -I` leaves it out)
         sys.path.insert(0, "")
     sys.meta_path.insert(0, _Blocker())

@@ -11,7 +11,11 @@ could have forged any of them); nothing a notebook sends can raise past this mod
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
+import sysconfig
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -47,12 +51,25 @@ class Malformed(ValueError):
 def safe_text(text: Any, limit: int = TEXT_LIMIT) -> str:
     """Text that every report can hold and every reader shows as it is: terminal escapes, control
     characters (but tab and newline), bidirectional overrides and lone surrogates removed, carriage
-    returns as newlines, at most `limit` characters."""
-    if isinstance(text, str) and len(text) <= limit and text.isascii() and text.isprintable():
+    returns as newlines, the grading machine's own folders shortened to "…", at most `limit` characters."""
+    if isinstance(text, str) and len(text) <= limit and text.isascii() and text.isprintable() and not machine_paths().search(text):
         return text  # the common case, at C speed: nothing to remove
     text = (text if isinstance(text, str) else repr(text))[: 4 * limit]
     text = _UNSAFE.sub(lambda m: "\ufffd" if "\ud800" <= m.group() <= "\udfff" else "", _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n")))
+    text = machine_paths().sub("…", text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@functools.cache
+def machine_paths() -> re.Pattern[str]:
+    """The grading machine's own folders, as an error message, a warning or a stack a notebook prints
+    may name them: the Python installation (its prefixes, standard library and site-packages), the
+    sandbox's folder inside the namespaces and the grader's temporary folder outside them."""
+    paths = sysconfig.get_paths()
+    places = {sys.prefix, sys.base_prefix, paths["stdlib"], paths["purelib"], paths["platlib"], harness.INSIDE, tempfile.gettempdir()}
+    places |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
+    kept = sorted({p.rstrip("/") for p in places if p and p.rstrip("/")}, key=len, reverse=True)  # the longest first
+    return re.compile("(?:" + "|".join(re.escape(p) for p in kept) + r")(?![\w.-])")
 
 
 def read_frames(reports: list[tuple[Any, Any]], job: Job) -> Execution:

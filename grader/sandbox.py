@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from grader import cgroup
+from grader import cgroup, harness
 from grader.cgroup import Hierarchy, MemoryCap, unescape
 from grader.harness import clear_ipc, clear_keyrings, empty, libc, sweep
 
-INSIDE = Path("/grading")  # where the job's directory appears inside the namespace
+INSIDE = Path(harness.INSIDE)  # where the job's directory appears inside the namespace
 FIRST_UID = 61000  # unprivileged uids FIRST_UID, FIRST_UID + 1, ...: one per notebook running at once
 MAX_SLOTS = 184  # so the uids stay below 61184, where systemd's dynamic users begin
 # Where slot locks live: one folder for the whole machine, whatever $TMPDIR a run has or its own scratch

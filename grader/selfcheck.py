@@ -146,7 +146,7 @@ def report_check(notebook: Path, bundle: str | Path | None = None, timeout: floa
     Console().print(table)
     for e in result.exercises:
         if e.example:
-            Console().print(Text(f"{e.exercise}: the smallest case it gets wrong, to paste into a cell:\n{e.example}\n"))
+            Console().print(Text(f"{e.exercise}: the smallest case it gets wrong, to paste into a cell:\n{e.example}\n"), soft_wrap=True)  # no line broken
     if result.status != "ok":
         console.print(f"[red]{result.status}:[/red] {escape(result.message)}")
     for cell in result.cells:

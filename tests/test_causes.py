@@ -167,3 +167,48 @@ def test_what_only_looks_like_a_cause_in_some_trials_is_not_named():
     assert close_to_one.diagnosis.startswith("constant_factor") and "times 1.001:" in close_to_one.message
     drifting, _ = graded(batched, backward(lambda g, h: (h.T @ g) * 3 * (1 + 2e-4 * len(g))), batches())
     assert "constant_factor" not in drifting.diagnosis
+
+
+def test_what_a_result_claims_about_itself_cannot_fail_the_notebook_or_outlast_the_time_limit(tmp_path):
+    """Red-team findings: an ndarray subclass whose dtype or size lies was trusted, which made the whole
+    notebook an error (or its process die); a result whose own methods loop ran past every time limit.
+    The numbers are read through numpy's own class; encoding a result is under the call's time limit;
+    a subclass of no numpy module is named nothing."""
+    import time
+
+    from grader.discover import discover
+    from grader.fork import ForkExecutor
+    from grader.run import Options, grade
+    from notebooks import notebook
+
+    notebook(tmp_path / "subs" / "liar.ipynb",
+             "class Lie(np.ndarray):\n    dtype = property(lambda self: np.dtype(float))\n    size = property(lambda self: 1)\n"
+             "_right = linear_forward\ndef linear_forward(h, W, b):\n    return np.asarray(_right(h, W, b)).view(Lie)\n"
+             "class MaskedArray(np.ndarray):\n    pass\n"
+             "def relu_forward(a):\n    return np.asarray(a).view(MaskedArray)\n"
+             "class Key:\n    def __str__(self):\n        while True:\n            pass\n"
+             "def mlp_backward(x, y, params):\n    return {Key(): 1.0}")
+    runner = ForkExecutor()
+    started = time.monotonic()
+    try:
+        result = grade(discover(tmp_path / "subs", tmp_path / "x")[0], load("backprop"), Options(seed=2, timeout=2), runner)
+    finally:
+        runner.close()
+    scores = {e.exercise: e for e in result.exercises}
+    assert result.status == "ok" and scores["linear_forward"].status == "passed"  # graded as the numbers it holds
+    assert scores["relu_forward"].status == "failed" and "masked" not in scores["relu_forward"].diagnosis  # a student's class, named nothing
+    assert scores["mlp_backward"].status == "timeout" and time.monotonic() - started < 40
+    assert scores["sqerr_forward"].status == "passed"
+
+
+def test_a_snippet_shows_a_students_answer_on_one_short_line():
+    from grader.example import shown
+
+    class Raises:
+        def __repr__(self):
+            raise RuntimeError("no")
+
+    assert shown(Raises()) == "a value of type Raises"
+    assert shown(np.ones(130_000)) == "an array of shape (130000,)"
+    assert "\n" not in shown(type("x\nimport os; os.system('id')\n", (), {})())
+    assert len(shown(list(range(10_000)))) <= 400

@@ -169,7 +169,11 @@ def test_printed_tracebacks_show_the_students_frames_only(tmp_path, executor):
              "import numpy as np\ndef helper(x):\n    return np.concatenate([x, np.zeros((2, 2))])\nhelper(np.zeros(3))",
              "import time\nwhile True:\n    time.sleep(0.05)",
              "import mine\nmine.divide()",
-             "import json\njson.loads('{broken')")
+             "import json\njson.loads('{broken')",
+             "from numpy import no_such_name",  # the message names numpy's file, with the machine's path
+             "import numpy as np\nnp.mean(np.array([]))",  # a warning, printed with numpy's path
+             "import os, numpy\nos.chdir(os.path.dirname(numpy.__file__))\nnumpy.linalg.inv(numpy.zeros((2, 2)))",  # own folder elsewhere
+             "import traceback\ntry:\n    numpy.linalg.inv(numpy.zeros((2, 2)))\nexcept Exception:\n    traceback.print_exc()")
     (tmp_path / "subs" / "ada" / "mine.py").write_text("def divide():\n    return 1 / 0\n")
     runner = EXECUTORS[executor]()
     try:
@@ -181,8 +185,12 @@ def test_printed_tracebacks_show_the_students_frames_only(tmp_path, executor):
     assert "return np.concatenate([x, np.zeros((2, 2))])" in printed and "ValueError: all the input arrays" in printed
     assert "File mine.py, line 2\n    return 1 / 0\nZeroDivisionError: division by zero" in printed
     assert "stopped: the cell ran past its time limit" in printed and "JSONDecodeError" in printed
-    for leak in ("/grading", "harness", "site-packages", "/usr/lib", "python3.", str(tmp_path), "TimeLimit"):
+    assert "(…/numpy/__init__.py)" in printed and "RuntimeWarning: Mean of empty slice" in printed
+    assert "LinAlgError: Singular matrix" in printed
+    for leak in ("/grading", "site-packages", "/usr/lib", "python3.", ".venv", "/root", str(tmp_path), "TimeLimit"):
         assert leak not in printed, leak
+    cells = printed.split("LinAlgError: Singular matrix")[0]
+    assert "harness" not in cells and "interactiveshell" not in cells  # IPython's own tracebacks: the student's frames only
 
 
 def test_one_rounding_rule_and_one_line_for_exercises_that_share_a_message(tmp_path):
