@@ -30,7 +30,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 from grader import cgroup, harness
 from grader.cgroup import Hierarchy, MemoryCap, unescape
@@ -154,7 +154,8 @@ class Sandbox:
         """The slot's memory cgroup, capped at `limits.together`, where notebooks are `capped`."""
         if not self.capped or self.cgroups is None:
             return None
-        name = f"backprop-grader-slot-{slot}" if self.cgroups.version == 1 else f"slot-{slot}"
+        name = cap_name(self.cgroups, slot)
+        sweep_caps(self.cgroups)
         try:
             return MemoryCap(self.cgroups, name, limits.together)
         except OSError as exc:
@@ -195,22 +196,47 @@ _claimed: list[object] = []  # the lock files of the slots this process holds, o
 def claim_slot() -> int:
     """A job slot (and with it a uid) no other grading process on this machine holds: the first of
     FIRST_UID, FIRST_UID + 1, ... whose lock file we can lock. The lock goes with the process."""
+    for slot in range(MAX_SLOTS):
+        handle = _lock(slot)
+        if handle is not None:
+            _claimed.append(handle)
+            return slot
+    raise RuntimeError(f"all {MAX_SLOTS} grading slots of this machine are taken")
+
+
+def _lock(slot: int) -> IO[str] | None:
+    """The slot's lock file, locked by this call; None while any process (this one too) holds it."""
     import fcntl
 
-    for slot in range(MAX_SLOTS):
-        path = LOCKS / f"backprop-grader-slot-{slot}.lock"
-        try:
-            handle = open(path, "a")
-        except PermissionError:  # another user's lock file: reading it is enough to lock it
-            handle = open(path)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+    path = LOCKS / f"backprop-grader-slot-{slot}.lock"
+    try:
+        handle = open(path, "a")
+    except PermissionError:  # another user's lock file: reading it is enough to lock it
+        handle = open(path)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def cap_name(hierarchy: Hierarchy, slot: int) -> str:
+    """The name of a slot's memory cgroup (v1's sit beside other cgroups below the grader's own)."""
+    return f"backprop-grader-slot-{slot}" if hierarchy.version == 1 else f"slot-{slot}"
+
+
+@functools.cache
+def sweep_caps(hierarchy: Hierarchy) -> None:
+    """Remove the memory cgroups of slots that no process holds (a run killed before it could), once
+    per process: empty, they would only clutter the machine's cgroups until their slot is taken again."""
+    for path in hierarchy.base.glob(cap_name(hierarchy, 0)[:-1] + "*"):
+        number = path.name.rsplit("-", 1)[1]
+        handle = _lock(int(number)) if number.isdigit() and path.name == cap_name(hierarchy, int(number)) else None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                path.rmdir()
             handle.close()
-            continue
-        _claimed.append(handle)
-        return slot
-    raise RuntimeError(f"all {MAX_SLOTS} grading slots of this machine are taken")
 
 
 def reap(uid: int | None) -> None:

@@ -550,3 +550,23 @@ def test_the_memory_cgroup_is_on_only_where_notebooks_cannot_lift_it():
     alone = Sandbox(None, as_root=True, python_shared=False, cgroups=where)
     assert not alone.capped and alone.memory_cap(0, Limits()) is None
     assert "could lift it" in alone.describe() and not Sandbox("/usr/bin/bwrap", as_root=True).capped
+
+
+def test_a_killed_runs_memory_cgroups_are_removed_by_the_next_and_held_ones_are_kept():
+    from grader.sandbox import _lock, cap_name, sweep_caps
+
+    sandbox = detect()
+    if not sandbox.capped:
+        pytest.skip(f"no memory cgroup here: {sandbox.describe()}")
+    for free in range(183, 100, -1):  # a slot no process holds
+        handle = _lock(free)
+        if handle is not None:
+            handle.close()
+            break
+    stale = MemoryCap(sandbox.cgroups, cap_name(sandbox.cgroups, free), 2**26)  # as a run killed in slot `free` left it
+    held = sandbox.memory_cap(claim_slot(), Limits())
+    sweep_caps.__wrapped__(sandbox.cgroups)
+    try:
+        assert not stale.path.exists() and held.path.exists()
+    finally:
+        held.remove()
