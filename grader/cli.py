@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="disk quota per notebook: what its working directory may hold, e.g. 1G (default: 512M)")
     run.add_argument("--strict", action="store_true", help="refuse to run unless every sandbox layer is available")
     run.add_argument("--fresh", action="store_true", help="grade everything again instead of reusing results stored by an earlier run")
+    run.add_argument("--notebooks", action="store_true",
+                     help="also return each student's notebook with its outputs and feedback cells (feedback/<id>.ipynb and .notebook.html)")
     run.add_argument("--format", choices=["reports", "gradescope"], default="reports",
                      help="gradescope: also write results.json for the one submission (to run as a Gradescope autograder)")
     run.add_argument("--scheduler", help="grade on a Dask cluster: its scheduler's address, e.g. tcp://10.0.0.5:8786 (pip install -e '.[dask]')")
@@ -155,7 +157,7 @@ def _run(args: argparse.Namespace, assignment: Assignment, seed: str, store: Sto
             args.submissions,
             assignment,
             Options(seed=seed, timeout=args.timeout, jobs=args.jobs, limits=Limits(memory=args.memory, disk=args.disk), executor=args.executor,
-                    scheduler=args.scheduler),
+                    scheduler=args.scheduler, notebooks=args.notebooks),
             on_start=lambda count: progress.update(task, total=count, refresh=True),
             progress=advance,
             store=store,

@@ -80,6 +80,7 @@ class ProcessExecutor:
         returncode, timed_out = self._run(self.sandbox.command(argv, box, disk=self.limits.disk, cap=cap), box / "work", environment(inside), capture, frames, seconds)
         self.sandbox.end(uid)  # without namespaces, what left the process group (a session of its own)
         execution = finish(read_frames(messages_in(frames), job), read_capped(capture), returncode, timed_out, seconds)
+        execution.printed = printed_by_cell(capture, execution.cells)
         return reached(execution, box / "work", self.limits, self.sandbox, cap)
 
     def _run(self, argv: list[str], work: Path, env: dict[str, str], capture: Path, frames: Path, budget: float) -> tuple[int, bool]:
@@ -222,6 +223,15 @@ def messages(stream: bytes) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]
         except Exception:
             return out + [({"event": "malformed"}, {})]
     return out + ([({"event": "malformed"}, {})] if rest else [])
+
+
+def printed_by_cell(path: Path, cells: list[dict[str, Any]]) -> list[str]:
+    """What each code cell printed: its span of the capture file (of which OUTPUT_CAP bytes are read), as safe text."""
+    if not path.exists():
+        return []
+    with open(path, "rb") as f:
+        raw = f.read(OUTPUT_CAP)
+    return [safe_text(raw[a:b].decode("utf-8", errors="replace"), OUTPUT_CAP) for a, b in (c.get("printed", (0, 0)) for c in cells)]
 
 
 def read_capped(path: Path) -> str:

@@ -242,12 +242,13 @@ class Run:
     def run_cells(self) -> None:
         for index, source in enumerate(self.job["cells"], start=1):  # numbered as a student counts code cells
             self.cell_of_count[self.shell.execution_count] = index
+            start = printed_so_far()
             try:
                 result = self.timed(self.job["timeout"], self.shell.run_cell, source, True)
                 error = result.error_before_exec or result.error_in_exec
             except TimeLimit as exc:  # arrived outside the cell's own code, in IPython's machinery
                 error = exc
-            report: dict[str, Any] = {"event": "cell", "cell": index, "status": "ok"}
+            report: dict[str, Any] = {"event": "cell", "cell": index, "status": "ok", "printed": [start, printed_so_far()]}
             if isinstance(error, TimeLimit):
                 report |= {"status": "timeout"}
             elif error is not None:
@@ -302,6 +303,18 @@ class Run:
             for key in list(arrays)[before:]:
                 del arrays[key]
             return {"status": "raised", "error": self.describe(exc)}
+
+
+def printed_so_far() -> int:
+    """Bytes the notebook has printed so far: the size of the capture file its stdout and stderr share
+    (so each cell's report says which of them are its own)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        return os.fstat(1).st_size
+    except OSError:
+        return 0
 
 
 def confine(limits: dict[str, int], uid: int | None) -> None:

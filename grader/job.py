@@ -44,3 +44,4 @@ class Execution:
     calls: dict[str, list[Call]] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)  # exercise id -> why it could not be called
     output: str = ""
+    printed: list[str] = field(default_factory=list)  # what each code cell printed, in order (as far as the output was kept)

@@ -130,6 +130,7 @@ class KernelExecutor:
             frames = box / harness.FRAMES_FILE
             reports += messages_in(frames)
             execution = finish(read_frames(reports, job), cap(_printed(nb)), returncode, timed_out, seconds)
+            execution.printed = [cap(_cell_printed(cell)) for cell in nb.cells[: len(job.cells)]]
             return reached(execution, work, self.limits, self.sandbox, self.cap)
 
 
@@ -176,8 +177,13 @@ def _cell_of_count(nb: NotebookNode) -> dict[int, int]:
 
 def _printed(nb: NotebookNode) -> str:
     """What the notebook showed as text, as a forked child's capture has it: streams and tracebacks."""
-    shown = {"stream": lambda o: _text(o.get("text")), "error": lambda o: _text(o.get("traceback"), "\n") + "\n"}  # cap() drops the colours
-    return "".join(shown[o.output_type](o) for cell in nb.cells for o in cell.get("outputs", []) if o.output_type in shown)
+    return "".join(_cell_printed(cell) for cell in nb.cells)
+
+
+def _cell_printed(cell: NotebookNode) -> str:
+    """What one cell showed as text (cap() drops the colours of its tracebacks)."""
+    shown = {"stream": lambda o: _text(o.get("text")), "error": lambda o: _text(o.get("traceback"), "\n") + "\n"}
+    return "".join(shown[o.output_type](o) for o in cell.get("outputs", []) if o.output_type in shown)
 
 
 def _text(value: object, between: str = "") -> str:

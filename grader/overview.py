@@ -98,16 +98,17 @@ def _trouble_table(summaries: list[SubmissionResult]) -> str:
 
 def _students_table(summaries: list[SubmissionResult], max_total: float) -> str:
     rows = [
-        f"<tr><td>{_link(r.student_id)}</td><td>{points(r.total)} / {points(max_total)}</td><td>{html.escape(r.status)}</td></tr>"
+        f"<tr><td>{_link(r.student_id)}</td><td>{points(r.total)} / {points(max_total)}</td><td>{html.escape(r.status)}</td>"
+        f"<td>{_link(r.student_id, '.notebook.html', 'notebook') if r.notebook else ''}</td></tr>"
         for r in summaries
     ]
-    return "<table><tr><th>student</th><th>score</th><th>status</th></tr>" + "".join(rows) + "</table>"
+    return "<table><tr><th>student</th><th>score</th><th>status</th><th>with feedback</th></tr>" + "".join(rows) + "</table>"
 
 
-def _link(student_id: str) -> str:
+def _link(student_id: str, suffix: str = ".html", shown: str | None = None) -> str:
     from urllib.parse import quote
 
-    return f"<a href='feedback/{quote(student_id)}.html'>{html.escape(student_id)}</a>"
+    return f"<a href='feedback/{quote(student_id)}{suffix}'>{html.escape(student_id if shown is None else shown)}</a>"
 
 
 def _figure(draw, caption: str) -> str:  # type: ignore[no-untyped-def]

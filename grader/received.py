@@ -117,8 +117,11 @@ def read_frames(reports: list[tuple[Any, Any]], job: Job) -> Execution:
 
 
 def _cell(report: dict[str, Any], expected: int, cells: int) -> dict[str, Any]:
-    if not set(report) <= {"event", "cell", "status", "error"} or report.get("cell") != expected or expected > cells:
+    if not set(report) <= {"event", "cell", "status", "error", "printed"} or report.get("cell") != expected or expected > cells:
         raise Malformed(f"a report for code cell {safe_text(report.get('cell'), 20)} where cell {expected} was next")
+    span = report.get("printed", [0, 0])
+    if not (isinstance(span, list) and len(span) == 2 and all(type(v) is int for v in span) and 0 <= span[0] <= span[1]):
+        raise Malformed(f"a report for code cell {expected} whose printed output is not a span of bytes")
     if report.get("status") not in _CELL_STATUSES or ("error" in report) != (report["status"] == "error"):
         raise Malformed(f"a report for code cell {expected} with a status that is not one of the harness's")
     return {**report, "error": _error(report["error"])} if "error" in report else report

@@ -9,6 +9,7 @@ Results are written a block of submissions at a time, so memory does not grow wi
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import multiprocessing
 import os
@@ -16,8 +17,9 @@ import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
+import nbformat
 import pandas as pd
 
 from grader.feedback import feedback
@@ -80,6 +82,8 @@ def write_reports(results: Graded | Sequence[SubmissionResult], assignment: Assi
                         (staging / "feedback" / f"{result.student_id}.md").write_text(text, encoding="utf-8")
                         title = f"{assignment.title}: {result.student_id}"
                         (staging / "feedback" / f"{result.student_id}.html").write_text(feedback_html(text, title), encoding="utf-8")
+                        if result.notebook:
+                            write_notebook(result.notebook, staging / "feedback" / result.student_id)
                 if not summaries:  # an empty class: the headers alone
                     for name, frame in tables([], assignment, seed).items():
                         frame.to_csv(files[name], index=False)
@@ -89,6 +93,22 @@ def write_reports(results: Graded | Sequence[SubmissionResult], assignment: Assi
         _replace_folder(staging / "feedback", out / "feedback")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_notebook(notebook: str, stem: Path) -> None:
+    """`stem`.ipynb, the student's notebook with feedback, and `stem`.notebook.html, rendered by nbconvert
+    with its HTML sanitised (a student's Markdown cells may hold any HTML)."""
+    stem.with_name(stem.name + ".ipynb").write_text(notebook, encoding="utf-8")
+    exporter = _exporter()
+    body, _ = exporter.from_notebook_node(nbformat.reads(notebook, as_version=4))
+    stem.with_name(stem.name + ".notebook.html").write_text(body, encoding="utf-8")
+
+
+@functools.cache
+def _exporter() -> Any:
+    from nbconvert import HTMLExporter  # imported only where notebooks are returned (a second to import)
+
+    return HTMLExporter(template_name="lab", sanitize_html=True)
 
 
 def _write_overviews(staging: Path, summaries: list[SubmissionResult], assignment: Assignment, seed: int | str) -> None:

@@ -28,6 +28,7 @@ from grader.discover import NotebookError, Submission, discover, read_cells
 from grader.execute import Executor, ProcessExecutor, StagingError
 from grader.job import Calls, Job
 from grader.fork import ForkExecutor
+from grader.annotate import annotated
 from grader.example import reproduce
 from grader.grade import ExerciseResult, TrialResult, grade_exercise, score_exercise
 from grader.sandbox import Limits, Sandbox, alive, claim_slot, detect, unmount_under
@@ -56,14 +57,15 @@ class SubmissionResult:
     trials: list[TrialResult] = field(default_factory=list)
     cells: list[dict[str, Any]] = field(default_factory=list)  # the cells that raised or timed out
     output: str = ""
+    notebook: str = ""  # the student's notebook with its outputs and feedback cells (.ipynb text), with `--notebooks`; a summary keeps "…" for one
 
     @property
     def total(self) -> float:
         return sum(e.score for e in self.exercises)
 
     def summary(self) -> SubmissionResult:
-        """The scores without the per-trial details and the printed output."""
-        return replace(self, trials=[], cells=[], output="")
+        """The scores without the per-trial details, the printed output and the notebook (whether there is one stays)."""
+        return replace(self, trials=[], cells=[], output="", notebook="…" if self.notebook else "")
 
 
 @dataclass
@@ -93,14 +95,16 @@ class Options:
     limits: Limits = Limits()
     executor: str = "fork"  # fork (warm servers) or process (a fresh Python per notebook)
     scheduler: str | None = None  # a Dask scheduler's address: grade on that cluster
+    notebooks: bool = False  # also return each student's notebook with its outputs and feedback cells
 
 
 def grade_submission(
     sub: Submission, assignment: Assignment, trials: dict[str, list[Trial]], timeout: float, executor: Executor,
-    examples: dict[str, list[Trial]] | None = None,
+    examples: dict[str, list[Trial]] | None = None, notebook: bool = False,
 ) -> SubmissionResult:
     """Run one notebook on the given trials (grading trials, or a bundle's public ones) and score it;
-    with `examples` (the self-check's small cases), a failing exercise also gets the smallest case it fails."""
+    with `examples` (the self-check's small cases), a failing exercise also gets the smallest case it
+    fails; with `notebook`, the result holds the student's notebook with its outputs and feedback cells."""
     examples = examples or {}
     try:
         if sub.notebook is None:
@@ -130,7 +134,13 @@ def grade_submission(
             trial_results += graded
             results.append(scored)
     problems = [c for c in execution.cells if c["status"] != "ok"]
-    return SubmissionResult(sub.student_id, execution.status, execution.message, results, trial_results, problems, execution.output)
+    result = SubmissionResult(sub.student_id, execution.status, execution.message, results, trial_results, problems, execution.output)
+    if notebook:
+        try:
+            result = replace(result, notebook=annotated(sub.notebook, result, assignment, execution.printed))
+        except Exception as exc:  # its grade stands; only the returned notebook is missing, and the feedback says why
+            result = replace(result, output=result.output + f"\n[the notebook with feedback could not be made: {type(exc).__name__}]")
+    return result
 
 
 def why_missing(function: str, why: str, cells: list[str], reports: list[dict[str, Any]]) -> str:
@@ -265,7 +275,7 @@ def _grade_in_worker(sub: Submission, assignment_path: Path, options: Options) -
 def grade(sub: Submission, assignment: Assignment, options: Options, executor: Executor) -> SubmissionResult:
     """One submission, on its own grading trials: those of (seed, student id, exercise, trial)."""
     trials = {e.id: make_trials(e, options.seed, sub.student_id) for e in assignment.exercises}
-    return grade_submission(sub, assignment, trials, options.timeout, executor)
+    return grade_submission(sub, assignment, trials, options.timeout, executor, notebook=options.notebooks)
 
 
 def not_run(student_id: str, assignment: Assignment, status: str, message: str) -> SubmissionResult:

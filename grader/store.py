@@ -79,7 +79,7 @@ class Store:
                 digest.update(hashlib.file_digest(f, "sha256").digest())
         spec = (assignment.path / "assignment.toml").read_bytes()
         parts = (sub.student_id, digest.hexdigest(), hashlib.sha256(spec).hexdigest(), str(options.seed), repr(options.timeout),
-                 repr(options.limits), _code())
+                 repr(options.limits), str(options.notebooks), _code())
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 

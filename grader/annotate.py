@@ -1,0 +1,70 @@
+"""The student's own notebook, returned with feedback (`grader run --notebooks`), as nbgrader users know it.
+
+Each code cell gets what it printed when it was graded (its tracebacks included, as the student's
+own frames only); under each cell that defines a graded function comes a feedback cell for each of
+its exercises: the score, what is wrong and the hint. Feedback cells are Markdown whose every
+character of student or notebook text is escaped (`grader.feedback.text`), so that text shows as
+text; outputs are plain text streams. Exercises whose function no cell defines get their feedback
+cells at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import nbformat
+from nbformat.v4 import new_markdown_cell, new_output
+
+from grader.feedback import text
+from grader.grade import ExerciseResult, percent, points
+from grader.spec import Assignment
+
+if TYPE_CHECKING:
+    from grader.run import SubmissionResult
+
+MARK = {"backprop_grader": {"feedback": True}}  # the metadata of the cells the grader added
+
+
+def annotated(notebook: Path, result: SubmissionResult, assignment: Assignment, printed: list[str]) -> str:
+    """The notebook at `notebook`, with each code cell's `printed` output and the feedback cells, as .ipynb text."""
+    nb = nbformat.read(notebook, as_version=4)
+    functions: dict[str, list[ExerciseResult]] = {}  # each graded function's exercises, in the assignment's order
+    for exercise, scored in zip(assignment.exercises, result.exercises):
+        functions.setdefault(exercise.function, []).append(scored)
+    score = f"{points(result.total)} / {points(assignment.max_total)} ({percent(result.total, assignment.max_total)})"
+    title = f"**{text(assignment.title)}: feedback for {text(result.student_id)} — {score}**"
+    if result.status != "ok":
+        title += f"\n\nYour notebook could not be graded in full ({result.status}): {text(result.message)}"
+    code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
+    last: dict[int, list[str]] = {}  # code cell -> the functions whose last definition it holds (the one that counts)
+    for function in functions:
+        defines = [i for i, cell in enumerate(code_cells) if re.search(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(function)}\b", cell.source, re.M)]
+        if defines:
+            last.setdefault(defines[-1], []).append(function)
+    cells, code = [_feedback(title)], -1
+    for cell in nb.cells:
+        cells.append(cell)
+        if cell.cell_type != "code":
+            continue
+        code += 1
+        cell.outputs = [new_output("stream", name="stdout", text=printed[code])] if code < len(printed) and printed[code] else []
+        cell.execution_count = None
+        cells += [_feedback(_words(r)) for function in last.get(code, []) for r in functions[function]]
+    placed = {f for fs in last.values() for f in fs}
+    cells += [_feedback(_words(r)) for function, results in functions.items() if function not in placed for r in results]
+    nb.cells = cells
+    return nbformat.writes(nb)
+
+
+def _words(result: ExerciseResult) -> str:
+    mark = "✓" if result.status == "passed" else "✗"
+    head = f"{mark} **{text(result.exercise)}**: {points(result.score)} / {points(result.max_score)} ({result.passed}/{result.trials} trials passed)"
+    return head + (f"\n\n{text(result.message)}" if result.message else "")
+
+
+def _feedback(source: str) -> nbformat.NotebookNode:
+    cell = new_markdown_cell(source)
+    cell.metadata.update(MARK)
+    return cell
