@@ -40,7 +40,7 @@ def annotated(notebook: Path, result: SubmissionResult, assignment: Assignment, 
     code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
     last: dict[int, list[str]] = {}  # code cell -> the functions whose last definition it holds (the one that counts)
     for function in functions:
-        defines = [i for i, cell in enumerate(code_cells) if re.search(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(function)}\b", cell.source, re.M)]
+        defines = [i for i, cell in enumerate(code_cells) if defining(function).search(cell.source)]
         if defines:
             last.setdefault(defines[-1], []).append(function)
     cells, code = [_feedback(title)], -1
@@ -56,6 +56,11 @@ def annotated(notebook: Path, result: SubmissionResult, assignment: Assignment, 
     cells += [_feedback(_words(r)) for function, results in functions.items() if function not in placed for r in results]
     nb.cells = cells
     return nbformat.writes(nb)
+
+
+def defining(function: str) -> re.Pattern[str]:
+    """A line of a code cell that defines `function`: a `def` (at any indentation) or a top-level assignment."""
+    return re.compile(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(function)}\b|^{re.escape(function)}[ \t]*=", re.M)
 
 
 def _words(result: ExerciseResult) -> str:

@@ -14,7 +14,6 @@ import itertools
 import multiprocessing
 import multiprocessing.util
 import os
-import re
 import shutil
 import signal
 import sys
@@ -28,7 +27,7 @@ from grader.discover import NotebookError, Submission, discover, read_cells
 from grader.execute import Executor, ProcessExecutor, StagingError
 from grader.job import Calls, Job
 from grader.fork import ForkExecutor
-from grader.annotate import annotated
+from grader.annotate import annotated, defining
 from grader.example import reproduce
 from grader.grade import ExerciseResult, TrialResult, grade_exercise, score_exercise
 from grader.sandbox import Limits, Sandbox, alive, claim_slot, detect, unmount_under
@@ -146,7 +145,7 @@ def grade_submission(
 def why_missing(function: str, why: str, cells: list[str], reports: list[dict[str, Any]]) -> str:
     """Why a function could not be called: when the code cell that defines it failed, that cell and
     its error (its definition never ran), rather than a bare "not defined"."""
-    defines = re.compile(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(function)}\b|^{re.escape(function)}[ \t]*=", re.M)
+    defines = defining(function)
     failed = {r["cell"]: r for r in reports if r.get("status") != "ok"}
     where = [index for index, source in enumerate(cells, start=1) if defines.search(source)]
     for index in reversed(where):  # the last definition is the one that counts
