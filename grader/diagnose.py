@@ -257,8 +257,9 @@ def causes(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> frozenset[
     return frozenset(Cause(h.code, ctx.name, detail) for h in REGISTRY.values() for detail in h.test(expected, actual, ctx))
 
 
-# Causes in what the function did rather than in the numbers it returned: an exception whose kind
-# says something, inputs changed in place.
+# Causes found outside the registry's tests (by `grader.grade`): an exception whose kind says something,
+# inputs changed in place, what type was returned, and a mistake inside a network's op (found with
+# the reference's network, which only the grader has).
 BEHAVIOURS = {
     "shape_mismatch": "the shapes in a product or sum do not line up: the trials use non-square matrices, so a missing or "
                       "extra transpose shows up as this error",
