@@ -39,6 +39,13 @@ def cache(body: str) -> str:
     return CACHE.replace("BODY", body.strip().replace("\n", "\n    "))
 
 
+def rewrapped(body: str, columns: bool = False) -> str:
+    """A linear_backward that gets the solution's three answers (dh or dx, dW, db) and returns what
+    `body` makes of them: one mistake in one of them."""
+    args, first = ("delta, x, W, b", "dx") if columns else ("dL_da, h, W, b", "dh")
+    return f"_right = linear_backward\ndef linear_backward({args}):\n    {first}, dW, db = _right({args})\n{body}"
+
+
 LAYERS = """
 class Linear:
     def __init__(self, W, b):
@@ -124,10 +131,9 @@ CORPUS = [
     Mistake("relu_returns_list", "relu_forward", ("returned_list",), "def relu_forward(a):\n    return [max(x, 0.0) for x in a]"),
     Mistake("relu_row_vector", "relu_forward", ("reshape",), "def relu_forward(a):\n    return np.maximum(a, 0)[None, :]"),
     Mistake("db_column_vector", "linear_backward_b", ("reshape",),
-            "_right = linear_backward\ndef linear_backward(dL_da, h, W, b):\n    dh, dW, db = _right(dL_da, h, W, b)\n    return dh, dW, db[:, None] if db.ndim == 1 else db"),
+            rewrapped("    return dh, dW, db[:, None] if db.ndim == 1 else db")),
     Mistake("db_repeated", "linear_backward_batched", ("broadcast",),
-            "_right = linear_backward\ndef linear_backward(dL_da, h, W, b):\n    dh, dW, db = _right(dL_da, h, W, b)\n"
-            "    return dh, dW, np.tile(db, (len(dL_da), 1)) if dL_da.ndim == 2 else db"),
+            rewrapped("    return dh, dW, np.tile(db, (len(dL_da), 1)) if dL_da.ndim == 2 else db")),
     Mistake("relu_in_place", "relu_backward", ("in_place",), "def relu_backward(dL_dh, a):\n    dL_dh[a <= 0] = 0\n    return dL_dh"),
     Mistake("linear_in_place", "linear_forward", ("in_place",), "def linear_forward(h, W, b):\n    out = h @ W\n    out += b\n    b[:] = 0\n    return out"),
     # loops
@@ -135,9 +141,8 @@ CORPUS = [
             "def linear_forward(h, W, b):\n    out = np.zeros(h.shape[:-1] + (W.shape[1],))\n    for j in range(W.shape[1]):\n"
             "        for i in range(W.shape[0]):\n            out[..., j] += h[..., i] * W[i, j]\n    return out"),
     Mistake("loop_dw_indices", "linear_backward_W", ("transpose",),
-            "_right = linear_backward\ndef linear_backward(dL_da, h, W, b):\n    dh, _, db = _right(dL_da, h, W, b)\n"
-            "    dW = np.zeros((W.shape[1], W.shape[0]))\n    for j in range(W.shape[1]):\n        for i in range(W.shape[0]):\n"
-            "            dW[j, i] = h[i] * dL_da[j] if h.ndim == 1 else h[:, i] @ dL_da[:, j]\n    return dh, dW, db"),
+            rewrapped("    dW = np.zeros((W.shape[1], W.shape[0]))\n    for j in range(W.shape[1]):\n        for i in range(W.shape[0]):\n"
+            "            dW[j, i] = h[i] * dL_da[j] if h.ndim == 1 else h[:, i] @ dL_da[:, j]\n    return dh, dW, db")),
     Mistake("loop_relu_backward_inverted", "relu_backward", ("threshold",),
             "def relu_backward(dL_dh, a):\n    out = np.zeros_like(dL_dh)\n    for i in range(len(a)):\n        if a[i] < 0:\n            out[i] = dL_dh[i]\n    return out"),
     Mistake("loop_relu_jacobian_diagonal", "relu_jacobian", ("diagonal_only",),
@@ -153,11 +158,9 @@ CORPUS = [
     Mistake("einsum_jacobian_w_axes", "linear_jacobian_W", ("axes_order",),
             "def linear_jacobian_W(h, W, b):\n    return np.einsum('a,jb->abj', h, np.eye(W.shape[1]))"),
     Mistake("einsum_dw_transposed", "linear_backward_W", ("transpose",),
-            "_right = linear_backward\ndef linear_backward(dL_da, h, W, b):\n    dh, _, db = _right(dL_da, h, W, b)\n"
-            "    dW = np.einsum('i,j->ji', h, dL_da) if h.ndim == 1 else np.einsum('bi,bj->ji', h, dL_da)\n    return dh, dW, db"),
+            rewrapped("    dW = np.einsum('i,j->ji', h, dL_da) if h.ndim == 1 else np.einsum('bi,bj->ji', h, dL_da)\n    return dh, dW, db")),
     Mistake("einsum_dw_mean", "linear_backward_batched", ("mean_not_sum",),
-            "_right = linear_backward\ndef linear_backward(dL_da, h, W, b):\n    dh, dW, db = _right(dL_da, h, W, b)\n"
-            "    return dh, np.einsum('bi,bj->ij', h, dL_da) / len(h) if h.ndim == 2 else dW, db"),
+            rewrapped("    return dh, np.einsum('bi,bj->ij', h, dL_da) / len(h) if h.ndim == 2 else dW, db")),
     # numpy's array subclasses
     Mistake("matrix_forward", "linear_forward", ("matrix", "reshape"),
             "def linear_forward(h, W, b):\n    return np.matrix(h) @ np.matrix(W) + b"),
@@ -172,18 +175,16 @@ CORPUS = [
             "def relu_backward(dL_dh, a):\n    return dL_dh.copy()"),
     # the column convention
     Mistake("columns_dw_transposed", "linear_backward_W", ("transpose",),
-            "_right = linear_backward\ndef linear_backward(delta, x, W, b):\n    dx, dW, db = _right(delta, x, W, b)\n    return dx, dW.T, db",
+            rewrapped("    return dx, dW.T, db", columns=True),
             "backprop-columns"),
     Mistake("columns_db_rows", "linear_backward_batched", ("wrong_axis",),
-            "_right = linear_backward\ndef linear_backward(delta, x, W, b):\n    dx, dW, db = _right(delta, x, W, b)\n"
-            "    return dx, dW, delta.sum(axis=0) if delta.ndim == 2 else db", "backprop-columns"),
+            rewrapped("    return dx, dW, delta.sum(axis=0) if delta.ndim == 2 else db", columns=True), "backprop-columns"),
     Mistake("columns_db_not_summed", "linear_backward_batched", ("not_summed",),
-            "_right = linear_backward\ndef linear_backward(delta, x, W, b):\n    dx, dW, db = _right(delta, x, W, b)\n"
-            "    return dx, dW, delta.copy() if delta.ndim == 2 else db", "backprop-columns"),
+            rewrapped("    return dx, dW, delta.copy() if delta.ndim == 2 else db", columns=True), "backprop-columns"),
     Mistake("columns_relu_inverted", "relu_backward", ("threshold",), "def relu_backward(dJ_da, z):\n    return dJ_da * (z < 0)",
             "backprop-columns"),
     Mistake("columns_dx_no_transpose", "linear_backward_x", ("shape_mismatch",),
-            "_right = linear_backward\ndef linear_backward(delta, x, W, b):\n    _, dW, db = _right(delta, x, W, b)\n    return W @ delta, dW, db",
+            rewrapped("    return W @ delta, dW, db", columns=True),
             "backprop-columns"),
     Mistake("columns_net_sign", "net_backward", ("sign",),
             "def net_backward(x, y, params):\n    W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']\n"
@@ -192,8 +193,7 @@ CORPUS = [
     Mistake("columns_forward_transposed", "linear_forward", ("shape_mismatch",),
             "def linear_forward(x, W, b):\n    return (W.T @ x.T).T + b if x.ndim == 2 else W.T @ x + b", "backprop-columns"),
     Mistake("columns_dw_mean", "linear_backward_batched", ("mean_not_sum",),
-            "_right = linear_backward\ndef linear_backward(delta, x, W, b):\n    dx, dW, db = _right(delta, x, W, b)\n"
-            "    return dx, dW / x.shape[1] if x.ndim == 2 else dW, db", "backprop-columns"),
+            rewrapped("    return dx, dW / x.shape[1] if x.ndim == 2 else dW, db", columns=True), "backprop-columns"),
 ]
 
 # Right answers in other styles: float32 throughout, and layer classes. They must pass.
