@@ -42,30 +42,24 @@ def write_bundle(assignment: Assignment, path: Path) -> Path:
     return path
 
 
-def read_bundle(path: Path) -> tuple[Assignment, dict[str, list[Trial]]]:
-    """The assignment as the bundle describes it (no reference callables) and its public trials."""
+def read_bundle(path: Path) -> tuple[Assignment, dict[str, list[Trial]], dict[str, list[Trial]]]:
+    """The assignment as the bundle describes it (no reference callables), its public trials, and each
+    exercise's small cases (`grader.example`), smallest first (none in a bundle written before them)."""
     try:
         manifest, arrays = unpack(path.read_bytes())
         exercises = tuple(_exercise(e) for e in manifest["exercises"])
-        trials = {
-            e["id"]: [Trial(i, decode(t["args"], arrays), decode(t["expected"], arrays), t["batch"]) for i, t in enumerate(e["trials"])]
-            for e in manifest["exercises"]
-        }
+        trials = {e["id"]: _trials(e["trials"], arrays) for e in manifest["exercises"]}
+        examples = {e["id"]: _trials(e.get("examples", []), arrays) for e in manifest["exercises"]}
     except FileNotFoundError:
         raise FileNotFoundError(f"no self-check bundle at {path}: put the {BUNDLE} your instructor handed out beside your notebook") from None
     except Exception as exc:
         raise ValueError(f"{path} is not a self-check bundle ({type(exc).__name__}: {exc})") from None
     assignment = Assignment(manifest["name"], manifest["title"], manifest["convention"], path.parent, 0, exercises)
-    return assignment, trials
+    return assignment, trials, examples
 
 
-def read_examples(path: Path) -> dict[str, list[Trial]]:
-    """Each exercise's small cases (`grader.example`), smallest first; none in a bundle written before them."""
-    manifest, arrays = unpack(path.read_bytes())
-    return {
-        e["id"]: [Trial(i, decode(t["args"], arrays), decode(t["expected"], arrays), t["batch"]) for i, t in enumerate(e.get("examples", []))]
-        for e in manifest["exercises"]
-    }
+def _trials(described: list[dict[str, Any]], arrays: Any) -> list[Trial]:
+    return [Trial(i, decode(t["args"], arrays), decode(t["expected"], arrays), t["batch"]) for i, t in enumerate(described)]
 
 
 def _exercise(e: dict[str, Any]) -> Exercise:

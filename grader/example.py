@@ -10,7 +10,7 @@ signs. The self-check tries them, smallest first, on a function that failed a pu
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -57,8 +57,9 @@ def _arrays(args: dict[str, Any]) -> list[np.ndarray]:
     return [a for v in args.values() for a in (_arrays(v) if isinstance(v, dict) else [v])]
 
 
-def reproduce(exercise: Exercise, cases: list[Trial], calls: list[Call]) -> str:
-    """Python that shows the first case the function got wrong (smallest first), '' if it got them all right."""
+def reproduce(exercise: Exercise, cases: list[Trial], calls: Iterable[Call]) -> str:
+    """Python that shows the first case the function got wrong (smallest first), '' if it got them all
+    right; `calls` may be made as they are taken (a notebook's own function, called no more than needed)."""
     for case, call in zip(cases, calls):
         _, (trial,) = grade_exercise(exercise, [case], [call])
         if trial.verdict not in ("pass", "timeout", "skipped"):

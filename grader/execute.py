@@ -79,8 +79,9 @@ class ProcessExecutor:
         capture, frames = tmp / "output.txt", tmp / harness.FRAMES_FILE
         returncode, timed_out = self._run(self.sandbox.command(argv, box, disk=self.limits.disk, cap=cap), box / "work", environment(inside), capture, frames, seconds)
         self.sandbox.end(uid)  # without namespaces, what left the process group (a session of its own)
-        execution = finish(read_frames(messages_in(frames), job), read_capped(capture), returncode, timed_out, seconds)
-        execution.printed = printed_by_cell(capture, execution.cells)
+        execution = read_frames(messages_in(frames), job)
+        output, execution.printed = read_output(capture, execution.cells)
+        execution = finish(execution, output, returncode, timed_out, seconds)
         return reached(execution, box / "work", self.limits, self.sandbox, cap)
 
     def _run(self, argv: list[str], work: Path, env: dict[str, str], capture: Path, frames: Path, budget: float) -> tuple[int, bool]:
@@ -225,20 +226,16 @@ def messages(stream: bytes) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]
     return out + ([({"event": "malformed"}, {})] if rest else [])
 
 
-def printed_by_cell(path: Path, cells: list[dict[str, Any]]) -> list[str]:
-    """What each code cell printed: its span of the capture file (of which OUTPUT_CAP bytes are read), as safe text."""
+def read_output(path: Path, cells: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """What the notebook printed (its first OUTPUT_CAP characters) and each code cell's part of it (the
+    cell's span of the capture file), as safe text, from one read of the capture file."""
     if not path.exists():
-        return []
+        return "", []
     with open(path, "rb") as f:
-        raw = f.read(OUTPUT_CAP)
-    return [safe_text(raw[a:b].decode("utf-8", errors="replace"), OUTPUT_CAP) for a, b in (c.get("printed", (0, 0)) for c in cells)]
-
-
-def read_capped(path: Path) -> str:
-    if not path.exists():
-        return ""
-    with open(path, "rb") as f:
-        return cap(f.read(OUTPUT_CAP + 1).decode("utf-8", errors="replace"))
+        raw = f.read(OUTPUT_CAP + 1)
+    kept = raw[:OUTPUT_CAP]
+    by_cell = [safe_text(kept[a:b].decode("utf-8", errors="replace"), OUTPUT_CAP) for a, b in (c.get("printed", (0, 0)) for c in cells)]
+    return cap(raw.decode("utf-8", errors="replace")), by_cell
 
 
 def cap(text: str) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from grader import harness
-from grader.execute import STARTUP_GRACE, budget, environment, finish, kill_group, messages_in, printed_by_cell, read_capped, reached, stage
+from grader.execute import STARTUP_GRACE, budget, environment, finish, kill_group, messages_in, reached, read_output, stage
 from grader.job import Execution, Job
 from grader.received import read_frames
 from grader.sandbox import Limits, Sandbox, alive, claim_slot, detect, unmount_under
@@ -76,8 +76,9 @@ class Server:
                 ended = {"returncode": None, "timed_out": True}
             frames = job_dir / harness.FRAMES_FILE
             reports = messages_in(frames)
-            execution = finish(read_frames(reports, job), read_capped(job_dir / "output.txt"), ended["returncode"], ended["timed_out"], seconds)
-            execution.printed = printed_by_cell(job_dir / "output.txt", execution.cells)
+            execution = read_frames(reports, job)
+            output, execution.printed = read_output(job_dir / "output.txt", execution.cells)
+            execution = finish(execution, output, ended["returncode"], ended["timed_out"], seconds)
             return reached(execution, self.box / "work", self.limits, self.sandbox, self.cap)
         finally:
             self.sandbox.end(self.uid)  # without namespaces, what escaped the server's own reaping

@@ -53,14 +53,14 @@ def encode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0, budget: li
     With a `budget` (a one-item list of bytes), raises TooLarge once the description would exceed it."""
     if depth > MAX_DEPTH:
         return {"other": f"a value nested more than {MAX_DEPTH} deep"}
+    kind = type(value)
+    if isinstance(value, np.ndarray):
+        value = np.ndarray.view(value, np.ndarray)  # numpy's own dtype and size, whatever a subclass claims
     if budget is not None:
-        size = np.ndarray.view(value, np.ndarray).nbytes if isinstance(value, np.ndarray) else len(value) * 16 if isinstance(value, (tuple, list, dict)) else 0
-        budget[0] -= 16 + size
+        budget[0] -= 16 + (value.nbytes if isinstance(value, np.ndarray) else len(value) * 16 if isinstance(value, (tuple, list, dict)) else 0)
         if budget[0] < 0:
             raise TooLarge()
     if isinstance(value, np.ndarray):  # the common case first
-        kind = type(value)
-        value = np.ndarray.view(value, np.ndarray)  # numpy's own dtype and size, whatever a subclass claims
         if value.dtype.kind not in "biuf":
             return {"other": f"ndarray of dtype {value.dtype}", "shape": list(value.shape)}
         if value.size > MAX_ELEMENTS:
@@ -276,6 +276,11 @@ class Run:
         args = decode(trial, self.job_arrays)  # fresh copies for every call
         before = len(arrays)
 
+        def forget() -> None:
+            """Drop the arrays of a result that is not sent after all."""
+            for key in list(arrays)[before:]:
+                del arrays[key]
+
         def call_and_encode() -> dict[str, Any]:
             """The call and the encoding of what it returned, under one time limit (a result's own
             methods, which encoding runs, are the student's code too)."""
@@ -283,25 +288,21 @@ class Run:
             try:
                 return {"status": "ok", "result": encode(result, arrays, budget=[MAX_RESULT]), "inputs_after": encode(args, arrays)}
             except TooLarge:  # far larger than any answer: say so, instead of flooding the channel
-                for key in list(arrays)[before:]:
-                    del arrays[key]
+                forget()
                 return {"status": "ok", "result": {"other": f"a value of more than {MAX_RESULT} bytes"}, "inputs_after": encode(args, arrays)}
             except TimeLimit:
                 raise
             except BaseException as exc:  # a result whose own methods misbehave
-                for key in list(arrays)[before:]:
-                    del arrays[key]
+                forget()
                 return {"status": "raised", "error": {"type": "BadResult", "message": f"{type(exc).__name__} while sending the result back", "where": ""}}
 
         try:
             return self.timed(self.job["timeout"], call_and_encode)
         except TimeLimit:
-            for key in list(arrays)[before:]:
-                del arrays[key]
+            forget()
             return {"status": "timeout"}
         except BaseException as exc:  # the student's exception, SystemExit included, is a result
-            for key in list(arrays)[before:]:
-                del arrays[key]
+            forget()
             return {"status": "raised", "error": self.describe(exc)}
 
 

@@ -129,8 +129,10 @@ class KernelExecutor:
                 _close(client, km)
             frames = box / harness.FRAMES_FILE
             reports += messages_in(frames)
-            execution = finish(read_frames(reports, job), cap(_printed(nb)), returncode, timed_out, seconds)
-            execution.printed = [cap(_cell_printed(cell)) for cell in nb.cells[: len(job.cells)]]
+            pieces = [_printed(cell) for cell in nb.cells]
+            execution = read_frames(reports, job)
+            execution.printed = [cap(piece) for piece in pieces[: len(job.cells)]]
+            execution = finish(execution, cap("".join(pieces)), returncode, timed_out, seconds)
             return reached(execution, work, self.limits, self.sandbox, self.cap)
 
 
@@ -175,13 +177,9 @@ def _cell_of_count(nb: NotebookNode) -> dict[int, int]:
     return {cell.execution_count: index for index, cell in enumerate(nb.cells, start=1) if cell.execution_count}
 
 
-def _printed(nb: NotebookNode) -> str:
-    """What the notebook showed as text, as a forked child's capture has it: streams and tracebacks."""
-    return "".join(_cell_printed(cell) for cell in nb.cells)
-
-
-def _cell_printed(cell: NotebookNode) -> str:
-    """What one cell showed as text (cap() drops the colours of its tracebacks)."""
+def _printed(cell: NotebookNode) -> str:
+    """What one cell showed as text, as a forked child's capture has it: streams and tracebacks (cap()
+    drops the colours of its tracebacks)."""
     shown = {"stream": lambda o: _text(o.get("text")), "error": lambda o: _text(o.get("traceback"), "\n") + "\n"}
     return "".join(shown[o.output_type](o) for o in cell.get("outputs", []) if o.output_type in shown)
 

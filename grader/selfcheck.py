@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from grader.bundle import BUNDLE, METADATA, read_bundle, read_examples
+from grader.bundle import BUNDLE, METADATA, read_bundle
 from grader.example import reproduce
 from grader.feedback import text
 from grader.execute import ProcessExecutor
@@ -71,8 +71,7 @@ def find_bundle(bundle: str | Path | None, near: Path = Path.cwd()) -> Path:
 def check(target: Callable[..., Any] | str | None = None, bundle: str | Path | None = None) -> CheckReport:
     """Check one function (every exercise that grades it), one exercise id, or (no argument) every
     exercise whose function the notebook has defined so far, on the public trials."""
-    assignment, trials = read_bundle(find_bundle(bundle))
-    cases = read_examples(find_bundle(bundle))
+    assignment, trials, cases = read_bundle(find_bundle(bundle))
     here = inspect.currentframe().f_back.f_globals  # type: ignore[union-attr]
     known = ", ".join(dict.fromkeys(e.function for e in assignment.exercises))
     if target is None:
@@ -93,7 +92,7 @@ def check(target: Callable[..., Any] | str | None = None, bundle: str | Path | N
             raise ValueError(f"{e.function} is not defined yet: run the cell that defines it first")
         result = grade_exercise(e, trials[e.id], [_call(fn, t.args) for t in trials[e.id]])[0]
         if result.status != "passed":
-            result = replace(result, example=reproduce(e, cases[e.id], [_call(fn, t.args) for t in cases[e.id]]))
+            result = replace(result, example=reproduce(e, cases[e.id], (_call(fn, t.args) for t in cases[e.id])))  # called up to the first it fails
         results.append(result)
     return CheckReport(results)
 
@@ -111,13 +110,12 @@ def _call(fn: Callable[..., Any], args: dict[str, Any]) -> Call:
 
 def check_notebook(notebook: Path, bundle: str | Path | None = None, timeout: float = 10.0) -> tuple[SubmissionResult, float]:
     """Run a whole notebook on the public trials, in its own process; returns the result and the bundle's maximum score."""
-    assignment, trials = read_bundle(find_bundle(bundle, notebook.parent))
+    assignment, trials, cases = read_bundle(find_bundle(bundle, notebook.parent))
     meant = notebook_assignment(notebook)
     if meant and meant != assignment.name:
         raise ValueError(f"{notebook.name} is from the assignment '{meant}', but this self-check bundle is for '{assignment.name}' "
                          f"({assignment.title}): use the bundle handed out with your notebook")
     sub = Submission(notebook.stem, notebook, notebook)
-    cases = read_examples(find_bundle(bundle, notebook.parent))
     return grade_submission(sub, assignment, trials, timeout, ProcessExecutor(), cases), assignment.max_total
 
 

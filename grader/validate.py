@@ -84,7 +84,7 @@ def _up_to_date(assignment: Assignment) -> list[str]:
     if cells_hash(student_notebook(solution, assignment.name)) != cells_hash(student):
         problems.append("student.ipynb differs from what solution.ipynb gives: run `grader assign` (with --force to replace hand edits)")
     try:
-        bundled, trials = read_bundle(folder / BUNDLE)
+        bundled, trials, _ = read_bundle(folder / BUNDLE)
     except (FileNotFoundError, ValueError) as exc:
         return problems + [f"{exc}; run `grader assign`"]
     stale = _stale(assignment, bundled, trials)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.bundle import BUNDLE, read_examples, write_bundle
+from grader.bundle import BUNDLE, read_bundle, write_bundle
 from grader.example import VALUES, small_cases
 from grader.selfcheck import check
 from grader.spec import load
@@ -82,7 +82,7 @@ def test_check_shows_the_smallest_failing_case_and_pasted_it_reproduces(bundle, 
     mine, theirs = run(result.example, **{name: wrong}), run(result.example, **{name: right})
     assert not _same(mine, theirs)  # pasted into a cell, it shows the difference
     assert _same(theirs, expected) and _same(mine, yours)
-    smallest_failing = min(sum(np.size(v) for v in _arrays(c.args)) for c in read_examples(bundle)[exercise]
+    smallest_failing = min(sum(np.size(v) for v in _arrays(c.args)) for c in read_bundle(bundle)[2][exercise]
                            if run_fails(c, wrong, right, exercise))
     assert sum(np.size(v) for v in _arrays(eval_args(shown))) == smallest_failing
     assert "smallest case it gets wrong" in str(report) and "```python" in report._repr_markdown_()

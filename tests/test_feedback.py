@@ -145,13 +145,13 @@ def test_the_bundle_needs_nothing_from_reference(bundle):
     code = (
         "import sys; sys.modules['reference'] = None\n"
         "from grader.bundle import read_bundle\n"
-        f"a, t = read_bundle(__import__('pathlib').Path({str(bundle)!r}))\n"
+        f"a, t, _ = read_bundle(__import__('pathlib').Path({str(bundle)!r}))\n"
         "print(len(a.exercises), sum(map(len, t.values())))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["14", "84"]
-    assignment, trials = read_bundle(bundle)
+    assignment, trials, _ = read_bundle(bundle)
     assert [e.id for e in assignment.exercises] == [e.id for e in load("backprop").exercises]
 
 

@@ -60,7 +60,7 @@ def assert_discriminating(exercise: Exercise, trials: list[Trial]) -> None:
 @pytest.mark.parametrize("name", ["backprop", "backprop-columns"])
 def test_the_shipped_self_check_bundles_public_trials_discriminate_too(name):
     assignment = load(name)
-    _, public = read_bundle(assignment.path / BUNDLE)
+    _, public, _ = read_bundle(assignment.path / BUNDLE)
     for exercise in assignment.exercises:
         assert_discriminating(exercise, public[exercise.id])
 
