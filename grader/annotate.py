@@ -54,6 +54,11 @@ def annotated(notebook: Path, result: SubmissionResult, assignment: Assignment, 
         cells += [_feedback(_words(r)) for function in last.get(code, []) for r in functions[function]]
     placed = {f for fs in last.values() for f in fs}
     cells += [_feedback(_words(r)) for function, results in functions.items() if function not in placed for r in results]
+    for number, cell in enumerate(c for c in cells if c.metadata.get("backprop_grader")):
+        if nb.nbformat_minor >= 5:  # not nbformat's random ids: the same results give the same file
+            cell.id = f"grader-feedback-{number}"
+        else:  # cells of nbformat 4.4 and before have no id
+            del cell["id"]
     nb.cells = cells
     return nbformat.writes(nb)
 

@@ -65,3 +65,20 @@ def test_the_overview_links_each_returned_notebook_and_nothing_is_returned_witho
     assert "href='feedback/ada.notebook.html'" in index and "href='feedback/bob.notebook.html'" in index
     assert sorted(p.name for p in (returned / "plain-reports" / "feedback").iterdir()) == ["cyd.html", "cyd.md"]
     assert "notebook.html" not in (returned / "plain-reports" / "index.html").read_text()
+
+
+def test_the_returned_notebook_is_the_same_file_on_a_regrade_and_stays_valid_in_its_own_format(returned):
+    first = (returned / "reports" / "feedback" / "bob.ipynb").read_bytes()
+    nb = nbformat.read(returned / "subs" / "ada.ipynb", as_version=4)
+    nb.nbformat_minor = 4  # cells of nbformat 4.4 have no id
+    for cell in nb.cells:
+        cell.pop("id", None)
+    nbformat.write(nb, returned / "subs" / "ada.ipynb")
+    again = subprocess.run([sys.executable, "-m", "grader.cli", "run", "subs", "--seed", "4", "--notebooks", "--fresh", "--out", "again"],
+                           cwd=returned, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert (returned / "again" / "feedback" / "bob.ipynb").read_bytes() == first
+    old = nbformat.read(returned / "again" / "feedback" / "ada.ipynb", as_version=nbformat.NO_CONVERT)
+    assert old.nbformat_minor == 4 and any(c.metadata.get("backprop_grader") for c in old.cells)
+    nbformat.validate(old)  # no cell id in a 4.4 notebook
+    assert all(c.cell_type != "markdown" or "id" not in c for c in old.cells)
