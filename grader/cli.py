@@ -15,17 +15,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from grader.assign import AssignError, assign
-from grader.bundle import BUNDLE
-from grader.grade import percent, points
-from grader.kit import version
-from grader.sandbox import Limits, detect
+from grader.authoring.assign import AssignError, assign
+from grader.authoring.bundle import BUNDLE
+from grader.authoring.kit import version
+from grader.authoring.validate import SEEDS, validate
+from grader.executors import EXECUTORS
+from grader.executors.sandbox import detect
+from grader.model import ExerciseStatus, Limits, Options, RunStatus, SubmissionResult
+from grader.reports.write import write_gradescope, write_reports
+from grader.run import Graded, grade_all
+from grader.scoring.score import percent, points
 from grader.selfcheck import report_check
-from grader.store import FILE as STORE, SEED_FILE, Store, folder_seed
-from grader.report import write_gradescope, write_reports
-from grader.run import EXECUTORS, Graded, Options, SubmissionResult, grade_all
 from grader.spec import Assignment, SpecError, load
-from grader.validate import SEEDS, validate
+from grader.store import FILE as STORE, SEED_FILE, Store, folder_seed
 
 SEED_VARIABLE = "GRADER_SEED"
 SUMMARY_ROWS = 40  # a larger class's summary lists only those short of full marks
@@ -186,8 +188,8 @@ def _size(what: str, least_mib: int) -> Callable[[str], int]:
 
 def _summary(results: list[SubmissionResult], assignment: Assignment, console: Console) -> None:
     """Every submission for a small class; for a large one, those short of full marks (the rest are in the reports)."""
-    full = sum(r.status == "ok" and r.total == assignment.max_total for r in results)
-    shown = results if len(results) <= SUMMARY_ROWS else [r for r in results if not (r.status == "ok" and r.total == assignment.max_total)]
+    full = sum(r.status == RunStatus.OK and r.total == assignment.max_total for r in results)
+    shown = results if len(results) <= SUMMARY_ROWS else [r for r in results if not (r.status == RunStatus.OK and r.total == assignment.max_total)]
     title = f"{assignment.title} — {len(results)} submission(s), {full} with full marks"
     if not shown:
         console.print(Text(title))
@@ -199,8 +201,8 @@ def _summary(results: list[SubmissionResult], assignment: Assignment, console: C
     for column in ("student", "score", "percent", "status", "exercises passed", "first problem"):
         table.add_column(column)
     for r in shown:
-        passed = sum(e.status == "passed" for e in r.exercises)
-        problem = r.message if r.status != "ok" else next((f"{e.exercise}: {e.status.replace('_', ' ')}" for e in r.exercises if e.status != "passed"), "")
+        passed = sum(e.status == ExerciseStatus.PASSED for e in r.exercises)
+        problem = r.message if r.status != RunStatus.OK else next((f"{e.exercise}: {e.status.replace('_', ' ')}" for e in r.exercises if e.status != ExerciseStatus.PASSED), "")
         table.add_row(Text(r.student_id), f"{points(r.total)}/{points(assignment.max_total)}", percent(r.total, assignment.max_total), r.status, f"{passed}/{len(r.exercises)}", Text(problem))
     console.print(table)
 

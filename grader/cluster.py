@@ -22,9 +22,11 @@ from distributed import Client, as_completed
 from distributed.scheduler import KilledWorker
 
 from grader.discover import Submission
-from grader.execute import Executor
-from grader.run import EXECUTORS, Options, SubmissionResult, grade, not_run
-from grader.sandbox import claim_slot, detect
+from grader.executors import executor
+from grader.executors.base import Executor
+from grader.executors.sandbox import claim_slot, detect
+from grader.grading import grade, not_run
+from grader.model import Options, RunStatus, SubmissionResult
 from grader.spec import Assignment, load
 
 
@@ -64,7 +66,7 @@ def grade_on_cluster(
     spec = (assignment.path / "assignment.toml").read_text(encoding="utf-8")
     for sub in subs:
         if sub.notebook is None:  # nothing to send: its error is known here
-            handle(not_run(sub.student_id, assignment, "error", sub.error))
+            handle(not_run(sub.student_id, assignment, RunStatus.ERROR, sub.error))
     try:
         client = Client(scheduler, timeout="10s")
     except OSError as exc:
@@ -80,7 +82,7 @@ def grade_on_cluster(
                 result = future.result()
             except KilledWorker as exc:
                 why = f"grading it killed every Dask worker it ran on ({exc}); it was not retried again"
-                result = not_run(futures[future].student_id, assignment, "crashed", why)
+                result = not_run(futures[future].student_id, assignment, RunStatus.CRASHED, why)
             handle(result)
             future.release()
 
@@ -90,7 +92,7 @@ _local = threading.local()  # each worker thread keeps its own warm executor, wi
 
 def _executor(options: Options) -> Executor:
     if getattr(_local, "executor", None) is None:
-        _local.executor = EXECUTORS[options.executor](sandbox=detect(), limits=options.limits, slots=(claim_slot(),))
+        _local.executor = executor(options.executor, sandbox=detect(), limits=options.limits)
     return _local.executor
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 from nbformat.reader import NotJSONError
 
-from grader.received import safe_text
+from grader.executors.received import safe_text
 
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes; a larger archive is refused rather than unpacked
 MAX_ID = 200  # bytes of a student id in UTF-8: a report's file name (feedback/<id>.html) must fit the filesystem's 255

@@ -5,7 +5,7 @@ or `check()` for every exercise whose function is defined so far) calls the func
 on the public trials and shows what passed and what is wrong, with the same comparison and
 diagnosis as the real grading. `grader check notebook.ipynb` (in the student kit, `grader-check`)
 runs the whole notebook in its own process, as the real grading does. This module and what it
-imports are the student kit (`grader.kit`): nothing here computes an exercise's answer.
+imports are the student kit (`grader.authoring.kit`): nothing here computes an exercise's answer.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from grader.bundle import BUNDLE, METADATA, read_bundle
-from grader.example import reproduce
-from grader.feedback import text
-from grader.execute import ProcessExecutor
-from grader.job import Call
-from grader.grade import ExerciseResult, grade_exercise, points
-from grader.run import SubmissionResult, grade_submission
+from grader.authoring.bundle import BUNDLE, METADATA, read_bundle
 from grader.discover import Submission
+from grader.executors.process import ProcessExecutor
+from grader.grading import grade_submission
+from grader.model import Call, ExerciseResult, ExerciseStatus, RunStatus, SubmissionResult
+from grader.reports.feedback import text
+from grader.scoring.example import reproduce
+from grader.scoring.score import grade_exercise, points
 
 
 @dataclass
@@ -43,12 +43,12 @@ class CheckReport:
 
     @property
     def passed(self) -> bool:
-        return all(r.status == "passed" for r in self.results)
+        return all(r.status == ExerciseStatus.PASSED for r in self.results)
 
     def __str__(self) -> str:
         lines = []
         for r in self.results:
-            mark = "✓" if r.status == "passed" else "✗"
+            mark = "✓" if r.status == ExerciseStatus.PASSED else "✗"
             lines.append(f"{mark} {r.exercise}: {r.passed}/{r.trials} public trials passed")
             if r.message:
                 lines.append(f"    {r.message}")
@@ -91,7 +91,7 @@ def check(target: Callable[..., Any] | str | None = None, bundle: str | Path | N
         if not callable(fn):
             raise ValueError(f"{e.function} is not defined yet: run the cell that defines it first")
         result = grade_exercise(e, trials[e.id], [_call(fn, t.args) for t in trials[e.id]])[0]
-        if result.status != "passed":
+        if result.status != ExerciseStatus.PASSED:
             result = replace(result, example=reproduce(e, cases[e.id], (_call(fn, t.args) for t in cases[e.id])))  # called up to the first it fails
         results.append(result)
     return CheckReport(results)
@@ -140,16 +140,16 @@ def report_check(notebook: Path, bundle: str | Path | None = None, timeout: floa
     for column in ("", "exercise", "passed", "what is wrong"):
         table.add_column(column, overflow="fold")
     for e in result.exercises:
-        table.add_row("✓" if e.status == "passed" else "✗", e.exercise, f"{e.passed}/{e.trials}", Text(e.message))
+        table.add_row("✓" if e.status == ExerciseStatus.PASSED else "✗", e.exercise, f"{e.passed}/{e.trials}", Text(e.message))
     Console().print(table)
     for e in result.exercises:
         if e.example:
             Console().print(Text(f"{e.exercise}: the smallest case it gets wrong, to paste into a cell:\n{e.example}\n"), soft_wrap=True)  # no line broken
-    if result.status != "ok":
+    if result.status != RunStatus.OK:
         console.print(f"[red]{result.status}:[/red] {escape(result.message)}")
     for cell in result.cells:
-        console.print(escape(f"code cell {cell['cell']}: {cell.get('error', {}).get('message', 'ran past the time limit')}"))
-    return 0 if all(e.status == "passed" for e in result.exercises) else 1
+        console.print(escape(f"code cell {cell.cell}: {cell.error.message if cell.error else 'ran past the time limit'}"))
+    return 0 if all(e.status == ExerciseStatus.PASSED for e in result.exercises) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import reference
 from grader.discover import Submission
-from grader.grade import ExerciseResult, TrialResult
-from grader.run import Options, SubmissionResult
+from grader.model import CellReport, CellStatus, ExerciseResult, ExerciseStatus, Options, Raised, RunStatus, SubmissionResult, TrialResult, Verdict
 from grader.spec import Assignment
 
 FILE = ".grader-store.sqlite"
@@ -89,19 +88,25 @@ def _code() -> str:
     upgrade that draws other trials or compares otherwise) is graded again, never reused."""
     digest = hashlib.sha256()
     for package in (Path(__file__).parent, Path(reference.__file__).parent):
-        for path in sorted(package.glob("*.py")):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        for path in sorted(package.rglob("*.py")):
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
 def _encode(result: SubmissionResult) -> dict:
-    """The result as JSON-able data (dataclasses.asdict does the same, several times slower)."""
-    return {**vars(result), "exercises": [vars(e) for e in result.exercises], "trials": [vars(t) for t in result.trials]}
+    """The result as JSON-able data (dataclasses.asdict does the same, several times slower); the
+    statuses, `StrEnum`s, are written as their text."""
+    cells = [{**vars(c), "error": vars(c.error) if c.error else None} for c in result.cells]
+    return {**vars(result), "exercises": [vars(e) for e in result.exercises], "trials": [vars(t) for t in result.trials], "cells": cells}
 
 
 def _decode(data: dict) -> SubmissionResult:
-    data["exercises"] = [ExerciseResult(**e) for e in data["exercises"]]
-    data["trials"] = [TrialResult(**t) for t in data["trials"]]
+    """A stored result as the records it was; anything else raises (and is graded again)."""
+    data["status"] = RunStatus(data["status"])
+    data["exercises"] = [ExerciseResult(**{**e, "status": ExerciseStatus(e["status"])}) for e in data["exercises"]]
+    data["trials"] = [TrialResult(**{**t, "verdict": Verdict(t["verdict"])}) for t in data["trials"]]
+    data["cells"] = [CellReport(c["cell"], CellStatus(c["status"]), Raised(**c["error"]) if c["error"] else None, tuple(c["printed"]))
+                     for c in data["cells"]]
     return SubmissionResult(**data)
 
 

@@ -2,7 +2,7 @@
 
 Every trial's inputs derive from (seed, student id, exercise, trial), so each student gets different
 inputs and a rerun gets the same ones. Every trial **discriminates**: each wrong answer of the
-catalogue (`grader.mistakes`) that is a mistake for the exercise fails it under the exercise's
+catalogue (`grader.scoring.mistakes`) that is a mistake for the exercise fails it under the exercise's
 tolerance, with a margin, so a known mistake scores the same on every seed and for every student.
 Inputs are built so this usually holds at the first draw (free dimensions distinct and at least 2,
 `nonzero` inputs of both signs); otherwise the trial is drawn again, deterministically.
@@ -22,8 +22,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from grader.compare import Tolerance
-from grader.mistakes import MAX_PERMUTED_NDIM, OP_MISTAKES, from_inputs, orders, scalings, wrong_answers
+from grader.scoring.compare import Tolerance
+from grader.scoring.mistakes import MAX_PERMUTED_NDIM, OP_MISTAKES, from_inputs, orders, scalings, wrong_answers
 from grader.spec import Args, Exercise, SpecError
 
 KINK_MARGIN = 0.1  # `nonzero` inputs keep this far from 0, where relu's Θ(0) convention would matter

@@ -8,10 +8,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.assign import AssignError, assign, strip_solutions
-from grader.bundle import BUNDLE
+from grader.authoring.assign import AssignError, assign, strip_solutions
+from grader.authoring.bundle import BUNDLE
+from grader.authoring.validate import validate
 from grader.spec import ASSIGNMENTS, load
-from grader.validate import validate
 
 
 @pytest.fixture
@@ -97,7 +97,8 @@ def test_validate_catches_inconsistent_argument_shapes(folder):
 
 def test_a_new_exercise_needs_only_a_reference_op_and_a_few_lines_of_spec(tmp_path):
     """Seed 002's sigmoid, graded through the same grader with no grader code added."""
-    from grader.run import Options, grade_all
+    from grader.model import Options
+    from grader.run import grade_all
     from notebooks import notebook
 
     right = "import numpy as np\ndef sigmoid_backward(dL_dh, a):\n    s = 1 / (1 + np.exp(-a))\n    return dL_dh * s * (1 - s)\n" \

@@ -10,8 +10,8 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from grader.grade import ExerciseResult, TrialResult, grade_exercise
-from grader.job import Call
+from grader.model import Call, ExerciseResult, TrialResult
+from grader.scoring.score import grade_exercise
 from grader.spec import Exercise, load
 from grader.trials import Trial, make_trials
 from reference import linear, relu
@@ -124,8 +124,9 @@ def test_a_function_whose_cell_failed_is_reported_with_that_cell_and_its_error(t
     from nbformat.v4 import new_code_cell, new_notebook
 
     from grader.discover import discover
-    from grader.fork import ForkExecutor
-    from grader.run import Options, grade
+    from grader.executors.fork import ForkExecutor
+    from grader.grading import grade
+    from grader.model import Options
 
     cells = [
         "import numpy as np",
@@ -177,8 +178,9 @@ def test_what_a_result_claims_about_itself_cannot_fail_the_notebook_or_outlast_t
     import time
 
     from grader.discover import discover
-    from grader.fork import ForkExecutor
-    from grader.run import Options, grade
+    from grader.executors.fork import ForkExecutor
+    from grader.grading import grade
+    from grader.model import Options
     from notebooks import notebook
 
     notebook(tmp_path / "subs" / "liar.ipynb",
@@ -202,7 +204,7 @@ def test_what_a_result_claims_about_itself_cannot_fail_the_notebook_or_outlast_t
 
 
 def test_a_snippet_shows_a_students_answer_on_one_short_line():
-    from grader.example import shown
+    from grader.scoring.example import shown
 
     class Raises:
         def __repr__(self):

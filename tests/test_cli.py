@@ -12,9 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import grader.report
-from grader.report import write_reports
-from grader.run import Options, grade_all
+import grader.reports.write
+from grader.model import Options
+from grader.reports.write import write_reports
+from grader.run import grade_all
 from grader.spec import SpecError, load
 from notebooks import BACKPROP, notebook
 
@@ -156,7 +157,7 @@ def test_reports_are_complete_or_absent(tmp_path, monkeypatch, failing):
     def broken(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(grader.report, failing, broken)
+    monkeypatch.setattr(grader.reports.write, failing, broken)
     with pytest.raises(OSError):
         write_reports(list(results) * 2, assignment, out, 0)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

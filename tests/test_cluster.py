@@ -14,8 +14,9 @@ distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 from distributed import LocalCluster, WorkerPlugin  # noqa: E402
 
-from grader.report import write_reports  # noqa: E402
-from grader.run import Options, grade_all  # noqa: E402
+from grader.model import Options
+from grader.reports.write import write_reports  # noqa: E402
+from grader.run import grade_all  # noqa: E402
 from grader.spec import load  # noqa: E402
 from grader.store import Store  # noqa: E402
 from notebooks import notebook  # noqa: E402

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.compare import Tolerance, compare
-from grader.diagnose import REGISTRY, Cause, Context, causes, common, error_cause, explain
+from grader.scoring.compare import Tolerance, compare
+from grader.scoring.diagnose import Cause, Context, REGISTRY, causes, common, error_cause, explain
 from reference import linear, relu, sqerr
 
 rng = np.random.default_rng(0)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.bundle import BUNDLE, read_bundle, write_bundle
-from grader.example import VALUES, small_cases
+from grader.authoring.bundle import BUNDLE, read_bundle, write_bundle
+from grader.scoring.example import VALUES, small_cases
 from grader.selfcheck import check
 from grader.spec import load
 from notebooks import notebook

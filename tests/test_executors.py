@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from grader.discover import discover
-from grader.execute import ProcessExecutor
-from grader.fork import ForkExecutor
-from grader.kernel import KernelExecutor
-from grader.run import Options, grade
-from grader.sandbox import FIRST_UID, Sandbox, _readable_by_all, detect
+from grader.executors.fork import ForkExecutor
+from grader.executors.kernel import KernelExecutor
+from grader.executors.process import ProcessExecutor
+from grader.executors.sandbox import FIRST_UID, Sandbox, _readable_by_all, detect
+from grader.grading import grade
+from grader.model import Options
 from grader.spec import load
 from notebooks import notebook
 
@@ -37,7 +38,7 @@ def test_without_namespaces_every_executor_grades_and_contains(tmp_path: Path, e
         runner.close()
     assert results["solution"].total == 18 and results["solution"].status == "ok"
     assert results["transposed"].total == 11 and results["transposed"].status == "ok"
-    assert results["loops"].total == 18 and results["loops"].cells[0]["status"] == "timeout"
+    assert results["loops"].total == 18 and results["loops"].cells[0].status == "timeout"
     assert results["dies"].status == "crashed" and "exit code 3" in results["dies"].message
     assert results["orphan"].total == 18
     alive = [p for p in Path("/proc").glob("[0-9]*") if _cmdline(p) == "sleep 331"]
@@ -72,9 +73,9 @@ def test_a_working_copy_is_private_to_its_notebooks_uid(tmp_path: Path) -> None:
     import subprocess
     import tempfile
 
-    from grader.execute import stage
-    from grader.job import Job
-    from grader.sandbox import Limits
+    from grader.executors.base import stage
+    from grader.model import Job
+    from grader.model import Limits
 
     notebook(tmp_path / "subs" / "ada" / "work.ipynb")
     (tmp_path / "subs" / "ada" / "secret.txt").write_text("ada's answers")
@@ -96,7 +97,7 @@ def test_reap_ends_every_process_of_a_notebooks_uid(tmp_path: Path) -> None:
     import subprocess
     import time
 
-    from grader.sandbox import reap
+    from grader.executors.sandbox import reap
 
     uid = FIRST_UID + 9
     daemon = "for i in 1 2 3; do setsid sh -c 'sleep 337 & sleep 337 & wait' & done; sleep 337"
@@ -119,7 +120,7 @@ def test_reap_removes_what_a_notebooks_uid_left_in_the_shared_temporary_folders(
     there (files, folders it made unreadable, links) goes with it; what others own stays."""
     import subprocess
 
-    from grader.sandbox import SHARED_TMP, reap
+    from grader.executors.sandbox import SHARED_TMP, reap
 
     uid = FIRST_UID + 11
     left = "d=$1/left-by-{uid}; mkdir -p $d/deep && echo x > $d/deep/f && chmod 000 $d/deep $d; echo y > $1/file-by-{uid}; ln -sf /etc/passwd $1/link-by-{uid}"
@@ -157,10 +158,10 @@ def test_two_runs_on_one_machine_never_share_a_slot(tmp_path: Path) -> None:
     import subprocess
     import tempfile
 
-    from grader.sandbox import claim_slot
+    from grader.executors.sandbox import claim_slot
 
     (tmp_path / "elsewhere").mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "from grader.sandbox import claim_slot; print(claim_slot(), flush=True); input()"],
+    holder = subprocess.Popen([sys.executable, "-c", "from grader.executors.sandbox import claim_slot; print(claim_slot(), flush=True); input()"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "TMPDIR": str(tmp_path / "elsewhere")})  # another run, with a $TMPDIR of its own
     try:
@@ -210,7 +211,7 @@ def test_nothing_a_notebook_leaves_in_the_kernel_reaches_the_next_one(tmp_path: 
     machine, where a notebook's processes take a while to die), which keeps a uid's keyrings alive."""
     import subprocess
 
-    from grader.sandbox import claim_slot
+    from grader.executors.sandbox import claim_slot
 
     sandbox, slot = detect(), claim_slot()
     if sandbox.uid(slot) is None and sandbox.bwrap is None:
@@ -261,8 +262,8 @@ def test_emptying_enters_no_other_file_system_and_keeps_the_modes_of_what_stays(
     folders above it to 0700, which hid the installation from the next notebook's uid (its first
     import of a module not yet loaded failed). Mounted file systems are left alone, and a folder's
     mode is only opened up for its owner where a notebook closed it."""
-    from grader.harness import empty
-    from grader.sandbox import detect, mount_tmpfs, unmount
+    from grader.inside.clean import empty
+    from grader.executors.sandbox import detect, mount_tmpfs, unmount
 
     if not detect().quota_on:
         pytest.skip("the grader may not mount here")

@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from grader.bundle import BUNDLE, public_trials, read_bundle, write_bundle
-from grader.harness import unpack
-from grader.report import write_reports
-from grader.run import Options, grade_all
+from grader.authoring.bundle import BUNDLE, public_trials, read_bundle, write_bundle
+from grader.inside.wire import unpack
+from grader.model import Options
+from grader.reports.write import write_reports
+from grader.run import grade_all
 from grader.spec import load
 from grader.trials import flat, make_trials
 from notebooks import notebook
@@ -144,7 +145,7 @@ def test_the_bundle_holds_no_solution_and_no_grading_trials(bundle):
 def test_the_bundle_needs_nothing_from_reference(bundle):
     code = (
         "import sys; sys.modules['reference'] = None\n"
-        "from grader.bundle import read_bundle\n"
+        "from grader.authoring.bundle import read_bundle\n"
         f"a, t, _ = read_bundle(__import__('pathlib').Path({str(bundle)!r}))\n"
         "print(len(a.exercises), sum(map(len, t.values())))"
     )
@@ -161,7 +162,9 @@ def test_printed_tracebacks_show_the_students_frames_only(tmp_path, executor):
     standard library or the installed packages (their paths are the grader's machine's); a folder
     submission imports its own modules, as in Jupyter; a time limit says so in words."""
     from grader.discover import discover
-    from grader.run import EXECUTORS, Options, grade
+    from grader.executors import executor as make_executor
+    from grader.grading import grade
+    from grader.model import Options
     from grader.spec import load
     from notebooks import notebook
 
@@ -175,7 +178,7 @@ def test_printed_tracebacks_show_the_students_frames_only(tmp_path, executor):
              "import os, numpy\nos.chdir(os.path.dirname(numpy.__file__))\nnumpy.linalg.inv(numpy.zeros((2, 2)))",  # own folder elsewhere
              "import traceback\ntry:\n    numpy.linalg.inv(numpy.zeros((2, 2)))\nexcept Exception:\n    traceback.print_exc()")
     (tmp_path / "subs" / "ada" / "mine.py").write_text("def divide():\n    return 1 / 0\n")
-    runner = EXECUTORS[executor]()
+    runner = make_executor(executor)
     try:
         result = grade(discover(tmp_path / "subs", tmp_path / "x")[0], load("backprop"), Options(seed=1, timeout=2), runner)
     finally:
@@ -190,7 +193,7 @@ def test_printed_tracebacks_show_the_students_frames_only(tmp_path, executor):
     for leak in ("/grading", "site-packages", "/usr/lib", "python3.", ".venv", "/root", str(tmp_path), "TimeLimit"):
         assert leak not in printed, leak
     cells = printed.split("LinAlgError: Singular matrix")[0]
-    assert "harness" not in cells and "interactiveshell" not in cells  # IPython's own tracebacks: the student's frames only
+    assert "harness" not in cells and "backprop_grader_inside" not in cells and "interactiveshell" not in cells  # IPython's own tracebacks: the student's frames only
 
 
 def test_one_rounding_rule_and_one_line_for_exercises_that_share_a_message(tmp_path):
@@ -198,9 +201,9 @@ def test_one_rounding_rule_and_one_line_for_exercises_that_share_a_message(tmp_p
     A notebook that could not be run gets one line for all its exercises, not one per exercise."""
     from dataclasses import replace
 
-    from grader.feedback import feedback
-    from grader.overview import index_html
-    from grader.run import not_run
+    from grader.reports.feedback import feedback
+    from grader.reports.overview import index_html
+    from grader.grading import not_run
 
     assignment = load("backprop")
     unread = not_run("carol", assignment, "error", "carol.ipynb is not a readable Jupyter notebook")

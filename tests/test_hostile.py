@@ -21,13 +21,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from grader.cgroup import V2_FOLDER, Hierarchy, MemoryCap, find
 from grader.discover import discover
-from grader.execute import ProcessExecutor
-from grader.fork import ForkExecutor
-from grader.kernel import KernelExecutor
-from grader.run import Options, grade
-from grader.sandbox import Limits, Sandbox, claim_slot, detect
+from grader.executors.cgroup import Hierarchy, MemoryCap, V2_FOLDER, find
+from grader.executors.fork import ForkExecutor
+from grader.executors.kernel import KernelExecutor
+from grader.executors.process import ProcessExecutor
+from grader.executors.sandbox import Sandbox, claim_slot, detect
+from grader.grading import grade
+from grader.model import Limits, Options
 from grader.spec import load
 from grader.store import FILE as STORE
 from notebooks import notebook
@@ -553,7 +554,7 @@ def test_the_memory_cgroup_is_on_only_where_notebooks_cannot_lift_it():
 
 
 def test_a_killed_runs_memory_cgroups_are_removed_by_the_next_and_held_ones_are_kept():
-    from grader.sandbox import _lock, cap_name, sweep_caps
+    from grader.executors.sandbox import _lock, cap_name, sweep_caps
 
     sandbox = detect()
     if not sandbox.capped:

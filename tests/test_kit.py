@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.assign import assign
-from grader.kit import modules
+from grader.authoring.assign import assign
+from grader.authoring.kit import modules
 from notebooks import ROOT, notebook
 
 SOLUTION_CODE = ("dL_da @ W.T", "np.outer(h, dL_da)", "h.T @ dL_da", "BEGIN SOLUTION", "np.maximum(a, 0)")

@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell
 
-import grader.mistakes
-from grader.mistakes import wrong_answers
-from grader.run import Options, grade_all
+import grader.scoring.mistakes
+from grader.model import Options
+from grader.run import grade_all
+from grader.scoring.mistakes import wrong_answers
 from grader.spec import Assignment, Exercise, load
 from grader.trials import flat, leaves, make_trials, plan
 
@@ -119,7 +120,7 @@ def mistaken_notebook(assignment: Assignment, chosen: list[Target], path: Path) 
         f"{t.function} = _mistaken({t.function}, {names[t.function]!r}, {batch_at(assignment, t.function)!r}, {t.where!r}, {t.code!r}, {t.detail!r})"
         for t in chosen
     ]
-    nb.cells += [new_code_cell(Path(grader.mistakes.__file__).read_text()), new_code_cell(WRAPPER + "\n".join(calls))]
+    nb.cells += [new_code_cell(Path(grader.scoring.mistakes.__file__).read_text()), new_code_cell(WRAPPER + "\n".join(calls))]
     nbformat.write(nb, path)
 
 

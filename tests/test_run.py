@@ -10,8 +10,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from grader.report import write_reports
-from grader.run import Options, grade_all
+from grader.model import Options
+from grader.reports.write import write_reports
+from grader.run import grade_all
 from grader.spec import load
 from notebooks import BACKPROP, notebook
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.bundle import BUNDLE, read_bundle
-from grader.compare import Tolerance, compare
-from grader.mistakes import wrong_answers
+from grader.authoring.bundle import BUNDLE, read_bundle
+from grader.scoring.compare import Tolerance, compare
+from grader.scoring.mistakes import wrong_answers
 from grader.spec import Exercise, SpecError, load
 from grader.trials import KINK_MARGIN, Trial, flat, leaves, make_trials, plan
 

@@ -1,7 +1,7 @@
 """The fast executor: one warm server per core forks a fresh child per notebook.
 
 Starting Python and importing numpy and IPython costs far more than running a notebook's cells, so
-each slot keeps one server (`harness.py --serve`, inside the same sandbox as a one-off process) that
+each slot keeps one server (the program inside the sandbox, started with `--serve`, inside the same sandbox as a one-off process) that
 has paid that once. Each notebook still gets a process of its own, forked copy-on-write, which sets
 its limits and drops to its own uid before any student code runs; after it, the server kills
 everything it left behind. A server that stops answering is killed and replaced.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import queue
 import select
 import shutil
 import subprocess
@@ -22,19 +21,21 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from grader import harness
-from grader.execute import STARTUP_GRACE, budget, environment, finish, kill_group, messages_in, reached, read_output, stage
-from grader.job import Execution, Job
-from grader.received import read_frames
-from grader.sandbox import Limits, Sandbox, alive, claim_slot, detect, unmount_under
+from grader.executors.base import Executor, STARTUP_GRACE, budget, environment, install_inside, kill_group, launch, stage
+from grader.executors.cgroup import MemoryCap
+from grader.executors.received import finish, messages_in, reached, read_frames, read_output
+from grader.executors.sandbox import Sandbox, alive, unmount_under
+from grader.inside import wire
+from grader.inside.clean import empty
+from grader.model import Execution, Job, Limits
 
 
 class Server:
-    """One warm `harness.py --serve` process, its sandbox directory and its slot's memory cgroup."""
+    """One warm server process (`--serve`), its sandbox directory, in its slot's memory cgroup."""
 
-    def __init__(self, sandbox: Sandbox, slot: int, limits: Limits) -> None:
+    def __init__(self, sandbox: Sandbox, slot: int, limits: Limits, cap: MemoryCap | None) -> None:
         self.sandbox, self.uid, self.limits = sandbox, sandbox.uid(slot), limits
-        self.cap = sandbox.memory_cap(slot, limits)  # the server's and its notebooks'
+        self.cap = cap  # the server's and its notebooks'
         self.box = Path(tempfile.mkdtemp(prefix=f"grader-server-{os.getpid()}-"))
         sweep_stale(Path(tempfile.gettempdir()))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -45,13 +46,13 @@ class Server:
         self.quota.enter_context(sandbox.quota(self.box / "work", limits.disk))
 
     def start(self) -> None:
-        shutil.copy(harness.__file__, self.box / "harness.py")
+        install_inside(self.box)
         if self.uid is not None:
             for folder in (self.box, self.box / "jobs"):
                 folder.chmod(0o711)
         inside = self.sandbox.path(self.box)
         own = ["--own-namespaces"] if self.sandbox.bwrap else []  # bubblewrap's: the server may clear them all
-        argv = self.sandbox.command([sys.executable, "-I", str(inside / "harness.py"), "--serve", *own], self.box, cwd=".", disk=self.limits.disk, cap=self.cap)
+        argv = self.sandbox.command(launch(sys.executable, inside, "--serve", *own), self.box, cwd=".", disk=self.limits.disk, cap=self.cap)
         with open(self.box / "server.log", "ab") as log:
             self.proc = subprocess.Popen(
                 argv, cwd=self.box, env=environment(inside), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
@@ -74,7 +75,7 @@ class Server:
             if ended is None:  # the server itself hung or died: start afresh next time
                 self.close()
                 ended = {"returncode": None, "timed_out": True}
-            frames = job_dir / harness.FRAMES_FILE
+            frames = job_dir / wire.FRAMES_FILE
             reports = messages_in(frames)
             execution = read_frames(reports, job)
             output, execution.printed = read_output(job_dir / "output.txt", execution.cells)
@@ -89,7 +90,7 @@ class Server:
         """Nothing of one notebook's files may reach the next: empty the working directory, or, should
         anything stay there, give the next notebook a new one (and a new server, which sees it)."""
         try:
-            harness.empty(self.box / "work")
+            empty(self.box / "work")
             if not any(os.scandir(self.box / "work")):
                 return
         except Exception:
@@ -111,9 +112,9 @@ class Server:
             chunk = os.read(fd, 1 << 16) if ready else b""
             if not chunk:
                 return None  # out of time, or the server died
-            complete, buffer = harness.frames(buffer + chunk)
+            complete, buffer = wire.frames(buffer + chunk)
             for message in complete:
-                report, _ = harness.unpack(message)
+                report, _ = wire.unpack(message)
                 if report.get("job") == job:
                     return report
         return None
@@ -134,8 +135,6 @@ class Server:
         self.close()
         self.quota.close()
         remove_box(self.box)
-        if self.cap is not None:
-            self.cap.remove()
 
 
 def sweep_stale(folder: Path) -> None:
@@ -150,28 +149,20 @@ def sweep_stale(folder: Path) -> None:
 
 def remove_box(box: Path) -> None:
     with contextlib.suppress(OSError):
-        harness.empty(box)  # however deep a notebook's folders went
+        empty(box)  # however deep a notebook's folders went
         box.rmdir()
 
 
-class ForkExecutor:
+class ForkExecutor(Executor):
     """`Executor` with one warm server per slot (`--jobs`)."""
 
     def __init__(self, sandbox: Sandbox | None = None, limits: Limits = Limits(), slots: Sequence[int] | None = None) -> None:
-        self.sandbox = sandbox or detect()
-        self.limits = limits
-        self._servers = [Server(self.sandbox, slot, limits) for slot in slots or (claim_slot(),)]
-        self._free: queue.Queue[Server] = queue.Queue()
-        for server in self._servers:
-            self._free.put(server)
+        super().__init__(sandbox, limits, slots)
+        self._servers = {slot: Server(self.sandbox, slot, limits, self.caps[slot]) for slot in self.slots}
 
-    def execute(self, job: Job) -> Execution:
-        server = self._free.get()
-        try:
-            return server.run(job)
-        finally:
-            self._free.put(server)
+    def run(self, job: Job, slot: int) -> Execution:
+        return self._servers[slot].run(job)
 
-    def close(self) -> None:
-        for server in self._servers:
+    def shut(self) -> None:
+        for server in self._servers.values():
             server.remove()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from grader.compare import Tolerance, changed_inputs, compare, describe, paired
-from grader.diagnose import Cause, Context, Diagnosis, causes, common, error_cause, explain, explains, refuted
-from grader.job import Call
-from grader.received import Subclassed, safe_text
+from grader.executors.received import Subclassed, safe_text
+from grader.model import Call, CallStatus, ExerciseResult, ExerciseStatus, Raised, TrialResult, Verdict
+from grader.scoring.compare import Tolerance, changed_inputs, compare, describe, paired
+from grader.scoring.diagnose import Cause, Context, Diagnosis, causes, common, error_cause, explain, explains, refuted
 from grader.spec import Exercise
 from grader.trials import OP_ENTRIES, Trial, flat, within
 
@@ -16,38 +16,14 @@ from grader.trials import OP_ENTRIES, Trial, flat, within
 SUBCLASSES = {"matrix": "matrix", "MaskedArray": "masked"}  # numpy's array subclasses a student may return, and their causes
 
 
-@dataclass(frozen=True)
-class TrialResult:
-    exercise: str
-    trial: int
-    shapes: str
-    verdict: str  # pass | fail | error | not_implemented | timeout | skipped
-    max_abs_err: float | None
-    message: str
-    diagnosis: str = ""  # the codes of the exercise's named causes, when they explain this trial
-
-
-@dataclass(frozen=True)
-class ExerciseResult:
-    exercise: str
-    score: float
-    max_score: float
-    passed: int
-    trials: int
-    status: str  # passed | partial | failed | error | not_implemented | timeout | missing | not_run
-    message: str
-    diagnosis: str = ""
-    example: str = ""  # the self-check's smallest failing case, as Python (grader.example)
-
-
 def grade_exercise(exercise: Exercise, trials: list[Trial], calls: list[Call]) -> tuple[ExerciseResult, list[TrialResult]]:
     """One way: each trial's verdict, then the causes that explain every failing trial (none unless they
     all agree), then the score."""
     verdicts = [_verdict(exercise, trial, call) for trial, call in zip(trials, calls)]
-    named = common([found for result, found in verdicts if result.verdict in ("fail", "error")])
-    passing = [(trial, call) for (result, _), trial, call in zip(verdicts, trials, calls) if result.verdict == "pass"]
+    named = common([found for result, found in verdicts if result.verdict in (Verdict.FAIL, Verdict.ERROR)])
+    passing = [(trial, call) for (result, _), trial, call in zip(verdicts, trials, calls) if result.verdict == Verdict.PASS]
     named = [cause for cause in named if not any(_refutes(exercise, trial, call, cause) for trial, call in passing)]
-    if not named and any(r.verdict == "fail" for r, _ in verdicts):
+    if not named and any(r.verdict == Verdict.FAIL for r, _ in verdicts):
         named = _inside(exercise, trials, calls)
     diagnosis = explain(named, exercise.hints, (exercise.function, exercise.id, *exercise.outputs))
     results = [replace(r, diagnosis=diagnosis.code) if diagnosis and all(explains(c, found) for c in named) else r for r, found in verdicts]
@@ -56,14 +32,14 @@ def grade_exercise(exercise: Exercise, trials: list[Trial], calls: list[Call]) -
 
 def _inside(exercise: Exercise, trials: list[Trial], calls: list[Call]) -> list[Cause]:
     """A network whose answers, in every trial, are those the reference gives with one op's backward
-    made wrong (`grader.mistakes.OP_MISTAKES`): the mistake is inside that op (the grader's side only:
+    made wrong (`grader.scoring.mistakes.OP_MISTAKES`): the mistake is inside that op (the grader's side only:
     it needs the reference)."""
     if exercise.reference is None:
         return []
     tolerance, names = Tolerance(exercise.rtol, exercise.atol), exercise.outputs if exercise.output is None else ()
     for op_name, code, vjp in OP_ENTRIES:
         wrong = [within(exercise, trial, op_name, vjp) for trial in trials]
-        if all(w is not None and call.status == "ok" and compare(w, _graded_part(call.result, exercise)[0], exercise.graded_name, tolerance, names).passed
+        if all(w is not None and call.status == CallStatus.OK and compare(w, _graded_part(call.result, exercise)[0], exercise.graded_name, tolerance, names).passed
                for w, call in zip(wrong, calls)):
             return [Cause(f"inside_{op_name}", "", code)]
     return []
@@ -80,32 +56,32 @@ def _refutes(exercise: Exercise, trial: Trial, call: Call, cause: Cause) -> bool
 def _verdict(exercise: Exercise, trial: Trial, call: Call) -> tuple[TrialResult, frozenset[Cause]]:
     """The trial's verdict and every cause that would explain it."""
 
-    def result(verdict: str, message: str = "", err: float | None = None, found: frozenset[Cause] = frozenset()) -> tuple[TrialResult, frozenset[Cause]]:
+    def result(verdict: Verdict, message: str = "", err: float | None = None, found: frozenset[Cause] = frozenset()) -> tuple[TrialResult, frozenset[Cause]]:
         return TrialResult(exercise.id, trial.index, trial.shapes, verdict, err, safe_text(message)), found  # at most 2000 characters
 
     fn = exercise.function
-    if call.status == "timeout":
-        return result("timeout", f"{fn} ran past the time limit (an infinite loop?); its remaining trials were not run")
-    if call.status == "skipped":
-        return result("skipped", "not run: an earlier trial ran past the time limit")
-    if call.status == "raised":
-        error = call.error or {}
-        if error.get("type") == "NotImplementedError":
-            return result("not_implemented", f"{fn} is not implemented yet (it raises NotImplementedError)")
-        where = f" at {error['where']}" if error.get("where") else ""
-        cause = error_cause(error.get("type", ""), error.get("message", ""))
-        return result("error", f"{fn} raised {error.get('message', 'an exception')}{where}", found=frozenset([cause] if cause else []))
+    if call.status == CallStatus.TIMEOUT:
+        return result(Verdict.TIMEOUT, f"{fn} ran past the time limit (an infinite loop?); its remaining trials were not run")
+    if call.status == CallStatus.SKIPPED:
+        return result(Verdict.SKIPPED, "not run: an earlier trial ran past the time limit")
+    if call.status == CallStatus.RAISED:
+        error = call.error or Raised("", "an exception")
+        if error.type == "NotImplementedError":
+            return result(Verdict.NOT_IMPLEMENTED, f"{fn} is not implemented yet (it raises NotImplementedError)")
+        where = f" at {error.where}" if error.where else ""
+        cause = error_cause(error.type, error.message)
+        return result(Verdict.ERROR, f"{fn} raised {error.message}{where}", found=frozenset([cause] if cause else []))
     actual, problem = _graded_part(call.result, exercise)
     if problem:
-        return result("fail", problem)
+        return result(Verdict.FAIL, problem)
     if isinstance(actual, list) and not isinstance(trial.expected, (tuple, dict)):
-        return result("fail", f"{exercise.graded_name} should be an array; got {describe(actual)}", found=frozenset([Cause("returned_list", "")]))
+        return result(Verdict.FAIL, f"{exercise.graded_name} should be an array; got {describe(actual)}", found=frozenset([Cause("returned_list", "")]))
     names = exercise.outputs if exercise.output is None else ()
     check = compare(trial.expected, actual, exercise.graded_name, Tolerance(exercise.rtol, exercise.atol), names)
     changed = changed_inputs(trial.args, call.inputs_after)
     if changed:
         return result(
-            "fail",
+            Verdict.FAIL,
             f"{fn} changed its input {', '.join(changed)} in place (e.g. with +=, *= or slice assignment); work on new arrays instead",
             check.max_abs_err,
             frozenset([Cause("in_place", "")]),
@@ -116,7 +92,7 @@ def _verdict(exercise: Exercise, trial: Trial, call: Call) -> tuple[TrialResult,
         failing = {w.name for w in check.wrong}
         found |= {Cause(SUBCLASSES[a.subclass], "") for name, _, a in paired(trial.expected, actual, exercise.graded_name, names)
                   if name in failing and isinstance(a, Subclassed) and a.subclass in SUBCLASSES}
-    return result("pass" if check.passed else "fail", check.message, check.max_abs_err, found)
+    return result(Verdict.PASS if check.passed else Verdict.FAIL, check.message, check.max_abs_err, found)
 
 
 def _graded_part(result: Any, exercise: Exercise) -> tuple[Any, str]:
@@ -128,26 +104,26 @@ def _graded_part(result: Any, exercise: Exercise) -> tuple[Any, str]:
 
 
 def score_exercise(
-    exercise: Exercise, trials: list[TrialResult], unavailable: tuple[str, str] | None = None, diagnosis: Diagnosis | None = None
+    exercise: Exercise, trials: list[TrialResult], unavailable: tuple[ExerciseStatus, str] | None = None, diagnosis: Diagnosis | None = None
 ) -> ExerciseResult:
     """Score = points × passed trials / trials (`proportional` scoring), or the points only when every
     trial passed (`all_or_nothing`). `unavailable` is (status, why) when nothing could be called;
     `diagnosis` names the causes of every failing trial, when they agree on one."""
     if unavailable:
         return ExerciseResult(exercise.id, 0.0, exercise.points, 0, exercise.trials, *unavailable)
-    passed = sum(t.verdict == "pass" for t in trials)
-    failing = [t for t in trials if t.verdict != "pass"]
+    passed = sum(t.verdict == Verdict.PASS for t in trials)
+    failing = [t for t in trials if t.verdict != Verdict.PASS]
     verdicts = {t.verdict for t in failing}
     if not failing:
-        status = "passed"
-    elif "timeout" in verdicts:
-        status = "timeout"
-    elif verdicts == {"not_implemented"}:
-        status = "not_implemented"
-    elif "error" in verdicts:
-        status = "error"
+        status = ExerciseStatus.PASSED
+    elif Verdict.TIMEOUT in verdicts:
+        status = ExerciseStatus.TIMEOUT
+    elif verdicts == {Verdict.NOT_IMPLEMENTED}:
+        status = ExerciseStatus.NOT_IMPLEMENTED
+    elif Verdict.ERROR in verdicts:
+        status = ExerciseStatus.ERROR
     else:
-        status = "partial" if passed else "failed"
+        status = ExerciseStatus.PARTIAL if passed else ExerciseStatus.FAILED
     first = failing[0] if failing else None
     message = f"trial {first.trial} ({first.shapes}): {first.message}" if first else ""
     if diagnosis and failing:

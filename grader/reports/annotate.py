@@ -3,7 +3,7 @@
 Each code cell gets what it printed when it was graded (its tracebacks included, as the student's
 own frames only); under each cell that defines a graded function comes a feedback cell for each of
 its exercises: the score, what is wrong and the hint. Feedback cells are Markdown whose every
-character of student or notebook text is escaped (`grader.feedback.text`), so that text shows as
+character of student or notebook text is escaped (`grader.reports.feedback.text`), so that text shows as
 text; outputs are plain text streams. Exercises whose function no cell defines get their feedback
 cells at the end.
 """
@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import nbformat
 from nbformat.v4 import new_markdown_cell, new_output
 
-from grader.feedback import text
-from grader.grade import ExerciseResult, percent, points
+from grader.model import ExerciseResult, ExerciseStatus, RunStatus, SubmissionResult
+from grader.reports.feedback import text
+from grader.scoring.score import percent, points
 from grader.spec import Assignment
-
-if TYPE_CHECKING:
-    from grader.run import SubmissionResult
 
 MARK = {"backprop_grader": {"feedback": True}}  # the metadata of the cells the grader added
 
@@ -35,7 +32,7 @@ def annotated(notebook: Path, result: SubmissionResult, assignment: Assignment, 
         functions.setdefault(exercise.function, []).append(scored)
     score = f"{points(result.total)} / {points(assignment.max_total)} ({percent(result.total, assignment.max_total)})"
     title = f"**{text(assignment.title)}: feedback for {text(result.student_id)} — {score}**"
-    if result.status != "ok":
+    if result.status != RunStatus.OK:
         title += f"\n\nYour notebook could not be graded in full ({result.status}): {text(result.message)}"
     code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
     last: dict[int, list[str]] = {}  # code cell -> the functions whose last definition it holds (the one that counts)
@@ -69,7 +66,7 @@ def defining(function: str) -> re.Pattern[str]:
 
 
 def _words(result: ExerciseResult) -> str:
-    mark = "✓" if result.status == "passed" else "✗"
+    mark = "✓" if result.status == ExerciseStatus.PASSED else "✗"
     head = f"{mark} **{text(result.exercise)}**: {points(result.score)} / {points(result.max_score)} ({result.passed}/{result.trials} trials passed)"
     return head + (f"\n\n{text(result.message)}" if result.message else "")
 

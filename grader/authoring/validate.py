@@ -14,13 +14,15 @@ from typing import Any
 import nbformat
 import numpy as np
 
-from grader.assign import cells_hash, student_notebook
-from grader.bundle import BUNDLE, public_trials, read_bundle
+from grader.authoring.assign import cells_hash, student_notebook
+from grader.authoring.bundle import BUNDLE, public_trials, read_bundle
 from grader.discover import Submission
-from grader.execute import Executor, ProcessExecutor
-from grader.run import Options, SubmissionResult, grade
+from grader.executors.base import Executor
+from grader.executors.process import ProcessExecutor
+from grader.grading import grade
+from grader.model import ExerciseStatus, Options, SubmissionResult
+from grader.scoring.compare import Tolerance, compare
 from grader.spec import Assignment, SpecError
-from grader.compare import Tolerance, compare
 from grader.trials import Trial, make_trials
 
 SEEDS = (0, 1, 2)
@@ -44,14 +46,14 @@ def validate(assignment: Assignment, timeout: float = 10.0, executor: Executor |
         problems += [
             f"solution.ipynb, seed {seed}: {e.exercise} scored {e.score:g}/{e.max_score:g}: {e.message}"
             for e in result.exercises
-            if e.status != "passed"
+            if e.status != ExerciseStatus.PASSED
         ]
-        problems += [f"solution.ipynb: code cell {c['cell']} {c.get('error', {}).get('message', 'timed out')}" for c in result.cells]
+        problems += [f"solution.ipynb: code cell {c.cell} {c.error.message if c.error else 'timed out'}" for c in result.cells]
     template = _grade(assignment, student, SEEDS[0], timeout, executor)
     problems += [
         f"student.ipynb: {e.exercise} should fail only with NotImplementedError, but is {e.status}: {e.message}"
         for e in template.exercises
-        if e.status != "not_implemented"
+        if e.status != ExerciseStatus.NOT_IMPLEMENTED
     ]
     problems += _up_to_date(assignment)
     return problems

@@ -2,7 +2,7 @@
 
 For full Jupyter fidelity (ipykernel's display machinery, `get_ipython().kernel`, everything a
 notebook can rely on in Jupyter), at the cost of starting a kernel per notebook. The kernel runs in
-the same sandbox as the other executors: `harness.py --kernel` sets the limits and drops to the
+the same sandbox as the other executors: the program inside it, started with `--kernel`, sets the limits and drops to the
 notebook's uid before ipykernel starts. It talks to nbclient over unix sockets in the job's
 directory (ZeroMQ's IPC transport), the one channel that crosses the sandbox's network namespace.
 After the notebook's cells one more cell makes the exercises' calls, whose results come back as
@@ -17,12 +17,11 @@ import contextvars
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_event_loop
@@ -31,19 +30,19 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader import harness
-from grader.cgroup import MemoryCap
-from grader.execute import STARTUP_GRACE, budget, cap, environment, finish, kill_group, messages_in, reached, stage
-from grader.job import Execution, Job
-from grader.received import read_frames
-from grader.sandbox import Limits, Sandbox, claim_slot, detect
+from grader.executors.base import Executor, STARTUP_GRACE, budget, environment, install_inside, kill_group, launch, stage
+from grader.executors.cgroup import MemoryCap
+from grader.executors.received import cap, finish, messages_in, reached, read_frames
+from grader.executors.sandbox import Sandbox
+from grader.inside import wire
+from grader.model import Execution, Job
 
 SAFETY = 5.0  # seconds past a cell's own alarm before nbclient gives up on the kernel
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager that starts `harness.py --kernel` inside the sandbox instead of the kernel
+    """A kernel manager that starts the program inside the sandbox with `--kernel` instead of the kernel
     spec's command; the kernel sees the job's directory at the sandbox's path, so it gets its own
     copy of the connection file with the sockets' path as it sees them."""
 
@@ -57,44 +56,34 @@ class SandboxedKernelManager(AsyncKernelManager):
         info = json.loads(Path(self.connection_file).read_text())
         info["ip"] = str(inside / "work" / ".ipc" / "kernel")
         (self.box / "kernel.json").write_text(json.dumps(info))
-        argv = [sys.executable, "-I", str(inside / "harness.py"), "--kernel", str(inside / "kernel.json"), str(inside / harness.JOB_FILE)]
+        argv = launch(sys.executable, inside, "--kernel", str(inside / "kernel.json"), str(inside / wire.JOB_FILE))
         return self.sandbox.command(argv, self.box, disk=self.disk, cap=self.cap)
 
 
-class KernelExecutor:
+class KernelExecutor(Executor):
     """`Executor` with one fresh ipykernel per notebook."""
 
-    def __init__(self, sandbox: Sandbox | None = None, limits: Limits = Limits(), slots: Sequence[int] | None = None) -> None:
-        self.sandbox = sandbox or detect()
-        self.limits = limits
-        self.slot = (slots or (claim_slot(),))[0]  # one notebook at a time per executor
-        self.cap = self.sandbox.memory_cap(self.slot, limits)
-
-    def close(self) -> None:
-        if self.cap is not None:  # nothing else outlives a notebook
-            self.cap.remove()
-
-    def execute(self, job: Job) -> Execution:
+    def run(self, job: Job, slot: int) -> Execution:
         """Each notebook's kernel session in an event loop of its own, closed after it: never one
         inherited from the process this one was forked from (shared with its other children, that
         loop's epoll would hang them), and nothing left open for the next notebook."""
-        return contextvars.Context().run(self._execute, job)
+        return contextvars.Context().run(self._run, job, slot)
 
-    def _execute(self, job: Job) -> Execution:
-        seconds, uid = budget(job), self.sandbox.uid(self.slot)
+    def _run(self, job: Job, slot: int) -> Execution:
+        seconds, uid, memory = budget(job), self.sandbox.uid(slot), self.caps[slot]
         with tempfile.TemporaryDirectory(prefix="grader-kernel-") as tmp, contextlib.ExitStack() as quota:
             box, work = Path(tmp) / "box", Path(tmp) / "box" / "work"
             work.mkdir(parents=True)
             quota.enter_context(self.sandbox.quota(work, self.limits.disk))  # unmounted before the folder goes
             stage(box, work, job, self.limits, seconds, uid, Path(tmp))
-            shutil.copy(harness.__file__, box / "harness.py")
+            install_inside(box)
             for own in (".ipc", ".ipython"):  # the kernel's sockets and IPython's files: written as the notebook's uid, so in its quota
                 (work / own).mkdir(exist_ok=True)
                 if uid is not None:
                     os.chown(work / own, uid, uid)
             nb = new_notebook(cells=[new_code_cell(source) for source in job.cells])
             km = SandboxedKernelManager(transport="ipc", ip=str(work / ".ipc" / "kernel"), connection_file=str(box / "connection.json"))
-            km.box, km.sandbox, km.disk, km.cap = box, self.sandbox, self.limits.disk, self.cap
+            km.box, km.sandbox, km.disk, km.cap = box, self.sandbox, self.limits.disk, memory
             client = NotebookClient(
                 nb, km=km, timeout=int(job.timeout + SAFETY), startup_timeout=int(STARTUP_GRACE), allow_errors=True,
                 shutdown_kernel="immediate", record_timing=False,
@@ -109,7 +98,7 @@ class KernelExecutor:
                     for index, cell in enumerate(nb.cells):
                         client.execute_cell(cell, index)
                         reports.append((_cell_report(cell, index + 1, nb), {}))
-                    nb.cells.append(new_code_cell(f"__import__({harness.KERNEL_MODULE!r}).kernel_calls({_cell_of_count(nb)!r})"))
+                    nb.cells.append(new_code_cell(f"__import__({wire.KERNEL_MODULE!r}).kernel_calls({_cell_of_count(nb)!r})"))
                     client.timeout = int(seconds)
                     client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
             except CellTimeoutError:  # the kernel hung past a cell's alarm
@@ -127,13 +116,13 @@ class KernelExecutor:
                     process.wait()
                 self.sandbox.end(uid)  # without namespaces, what left the kernel's process group
                 _close(client, km)
-            frames = box / harness.FRAMES_FILE
+            frames = box / wire.FRAMES_FILE
             reports += messages_in(frames)
             pieces = [_printed(cell) for cell in nb.cells]
             execution = read_frames(reports, job)
             execution.printed = [cap(piece) for piece in pieces[: len(job.cells)]]
             execution = finish(execution, cap("".join(pieces)), returncode, timed_out, seconds)
-            return reached(execution, work, self.limits, self.sandbox, self.cap)
+            return reached(execution, work, self.limits, self.sandbox, memory)
 
 
 def _close(client: NotebookClient, km: SandboxedKernelManager) -> None:

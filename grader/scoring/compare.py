@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from grader.harness import Opaque
+from grader.inside.wire import Opaque
 
 MAX_PARTS_SHOWN = 2  # of a tuple's or dict's wrong parts, the message describes this many
 KEYS_SHOWN = 8  # of a returned dict's keys, a message names this many (40 characters of each)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from grader.example import small_cases
-from grader.harness import decode, encode, pack, unpack
+from grader.inside.wire import decode, encode, pack, unpack
+from grader.scoring.example import small_cases
 from grader.spec import Assignment, Exercise
 from grader.trials import Trial, make_trials
 
@@ -44,7 +44,7 @@ def write_bundle(assignment: Assignment, path: Path) -> Path:
 
 def read_bundle(path: Path) -> tuple[Assignment, dict[str, list[Trial]], dict[str, list[Trial]]]:
     """The assignment as the bundle describes it (no reference callables), its public trials, and each
-    exercise's small cases (`grader.example`), smallest first (none in a bundle written before them)."""
+    exercise's small cases (`grader.scoring.example`), smallest first (none in a bundle written before them)."""
     try:
         manifest, arrays = unpack(path.read_bytes())
         exercises = tuple(_exercise(e) for e in manifest["exercises"])

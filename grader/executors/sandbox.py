@@ -32,11 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
-from grader import cgroup, harness
-from grader.cgroup import Hierarchy, MemoryCap, unescape
-from grader.harness import clear_ipc, clear_keyrings, empty, libc, sweep
+from grader.executors import cgroup
+from grader.executors.cgroup import Hierarchy, MemoryCap, unescape
+from grader.inside import wire
+from grader.inside.clean import clear_ipc, clear_keyrings, empty, libc, sweep
+from grader.model import Limits
 
-INSIDE = Path(harness.INSIDE)  # where the job's directory appears inside the namespace
+INSIDE = Path(wire.INSIDE)  # where the job's directory appears inside the namespace
 FIRST_UID = 61000  # unprivileged uids FIRST_UID, FIRST_UID + 1, ...: one per notebook running at once
 MAX_SLOTS = 184  # so the uids stay below 61184, where systemd's dynamic users begin
 # Where slot locks live: one folder for the whole machine, whatever $TMPDIR a run has or its own scratch
@@ -45,27 +47,6 @@ LOCKS = Path("/tmp") if os.path.isdir("/tmp") else Path(tempfile.gettempdir())
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin")
 SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")  # where any uid may write outside the namespaces
 SYSTEM_CONFIG = ("/etc/fonts",)  # read-only too: matplotlib's text needs fontconfig's configuration
-
-
-@dataclass(frozen=True)
-class Limits:
-    memory: int = 2 * 2**30  # bytes of address space
-    file_size: int = 64 * 2**20  # bytes any one file may grow to (printed output included)
-    open_files: int = 256
-    processes: int = 64  # threads count too
-    disk: int = 512 * 2**20  # bytes a notebook's working directory may hold (a tmpfs of that size, where one can be mounted)
-
-    def as_dict(self, cpu_seconds: float) -> dict[str, int]:
-        return {
-            "RLIMIT_AS": self.memory, "RLIMIT_FSIZE": self.file_size, "RLIMIT_NOFILE": self.open_files,
-            "RLIMIT_NPROC": self.processes, "RLIMIT_CPU": int(cpu_seconds) + 1, "RLIMIT_CORE": 0,
-        }
-
-    @property
-    def together(self) -> int:
-        """Bytes all of a notebook's processes may hold in memory at once (its memory cgroup): one
-        process's address space, plus its working directory and its /tmp, whose files are memory too."""
-        return self.memory + 2 * self.disk
 
 
 @dataclass(frozen=True)
@@ -190,7 +171,7 @@ class Sandbox:
         return cap.join(wrap) if cap else wrap
 
 
-_claimed: list[object] = []  # the lock files of the slots this process holds, open for its lifetime
+_claimed: dict[int, IO[str]] = {}  # the lock files of the slots this process holds, open while it holds them
 
 
 def claim_slot() -> int:
@@ -199,9 +180,16 @@ def claim_slot() -> int:
     for slot in range(MAX_SLOTS):
         handle = _lock(slot)
         if handle is not None:
-            _claimed.append(handle)
+            _claimed[slot] = handle
             return slot
     raise RuntimeError(f"all {MAX_SLOTS} grading slots of this machine are taken")
+
+
+def release_slot(slot: int) -> None:
+    """Give a slot claimed by this process back, for another executor or grading process to take."""
+    handle = _claimed.pop(slot, None)
+    if handle is not None:
+        handle.close()
 
 
 def _lock(slot: int) -> IO[str] | None:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from grader.grade import ExerciseResult, percent, points
+from grader.model import CellStatus, ExerciseResult, ExerciseStatus, RunStatus, SubmissionResult
+from grader.scoring.score import percent, points
 from grader.spec import Assignment
-
-if TYPE_CHECKING:
-    from grader.run import SubmissionResult
 
 MAX_OUTPUT_LINES = 40
 # Every character Markdown may read as syntax, and an _ unless it stands between two letters or digits
@@ -31,11 +28,11 @@ def feedback(result: SubmissionResult, assignment: Assignment) -> str:
         f"**Score: {points(total)} / {points(max_total)} ({percent(total, max_total)})**",
         "",
     ]
-    if result.status != "ok":
+    if result.status != RunStatus.OK:
         lines += [f"> **Your notebook could not be graded in full** ({result.status}): {text(result.message)}", ""]
     lines += ["| exercise | score | result |", "| --- | --- | --- |"]
     lines += [f"| {e.exercise} | {points(e.score)} / {points(e.max_score)} | {e.status.replace('_', ' ')} |" for e in result.exercises]
-    to_fix = [e for e in result.exercises if e.status != "passed"]
+    to_fix = [e for e in result.exercises if e.status != ExerciseStatus.PASSED]
     if to_fix:
         lines += ["", "## What to fix", ""]
         alike: dict[str, list[ExerciseResult]] = {}  # one line for the exercises that share a message (a notebook not run at all)
@@ -49,10 +46,9 @@ def feedback(result: SubmissionResult, assignment: Assignment) -> str:
     if result.cells:
         lines += ["", "## Cells that did not run cleanly", ""]
         for cell in result.cells:
-            error = cell.get("error", {})
-            what = "ran past the time limit and was interrupted" if cell["status"] == "timeout" else text(error.get("message", "raised an error"))
-            where = f" ({text(error['where'])})" if error.get("where") else ""
-            lines.append(f"- code cell {cell['cell']}: {what}{where}")
+            what = "ran past the time limit and was interrupted" if cell.status == CellStatus.TIMEOUT else text(cell.error.message if cell.error else "raised an error")
+            where = f" ({text(cell.error.where)})" if cell.error and cell.error.where else ""
+            lines.append(f"- code cell {cell.cell}: {what}{where}")
     if result.output.strip():
         shown = result.output.strip().splitlines()
         fence = "`" * max(3, 1 + max(len(run) for run in re.findall("`+", "\n".join(shown[:MAX_OUTPUT_LINES])) or [""]))

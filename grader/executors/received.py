@@ -11,25 +11,32 @@ could have forged any of them); nothing a notebook sends can raise past this mod
 
 from __future__ import annotations
 
+import enum
 import functools
+import os
 import re
+import signal
 import sys
 import sysconfig
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from grader import harness
-from grader.job import Call, Execution, Job
+from grader.executors.cgroup import MemoryCap
+from grader.executors.sandbox import Sandbox
+from grader.inside import wire
+from grader.model import Call, CallStatus, CellReport, CellStatus, Execution, Job, Limits, Raised, RunStatus
+
+OUTPUT_CAP = 64 * 1024  # bytes of the notebook's printed output kept for feedback
+FRAMES_CAP = Limits.file_size  # bytes of frames read from one notebook: as much as its file size limit lets it write
 
 TEXT_LIMIT = 2000  # characters of one message kept (the harness itself sends at most 500)
 _ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")  # colours, titles, cursor moves
 # Control characters but tab and newline, DEL and C1, bidirectional overrides and isolates
 # (they reorder what a reader sees), and lone UTF-16 surrogates (no encoder writes them).
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
-_CELL_STATUSES = ("ok", "error", "timeout")
-_CALL_STATUSES = ("ok", "raised", "timeout", "skipped")
 
 
 class Subclassed(np.ndarray):
@@ -66,7 +73,7 @@ def machine_paths() -> re.Pattern[str]:
     may name them: the Python installation (its prefixes, standard library and site-packages), the
     sandbox's folder inside the namespaces and the grader's temporary folder outside them."""
     paths = sysconfig.get_paths()
-    places = {sys.prefix, sys.base_prefix, paths["stdlib"], paths["purelib"], paths["platlib"], harness.INSIDE, tempfile.gettempdir()}
+    places = {sys.prefix, sys.base_prefix, paths["stdlib"], paths["purelib"], paths["platlib"], wire.INSIDE, tempfile.gettempdir()}
     places |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
     kept = sorted({p.rstrip("/") for p in places if p and p.rstrip("/")}, key=len, reverse=True)  # the longest first
     return re.compile("(?:" + "|".join(re.escape(p) for p in kept) + r")(?![\w.-])")
@@ -74,11 +81,11 @@ def machine_paths() -> re.Pattern[str]:
 
 def read_frames(reports: list[tuple[Any, Any]], job: Job) -> Execution:
     """Rebuild what the harness reported; where the reports stop says where the process died."""
-    execution = Execution(status="crashed")
+    execution = Execution(status=RunStatus.CRASHED)
     cells_done = 0
     try:
         for report, arrays in reports:
-            if execution.status == "ok":
+            if execution.status == RunStatus.OK:
                 raise Malformed("a report after the last one")
             event = report.get("event") if isinstance(report, dict) else None
             if event == "cell":
@@ -92,20 +99,20 @@ def read_frames(reports: list[tuple[Any, Any]], job: Job) -> Execution:
             elif event == "done" and set(report) == {"event"}:
                 if cells_done != len(job.cells) or set(execution.calls) != {c.exercise for c in job.calls}:
                     raise Malformed("a report that the notebook is done before every cell and exercise was reported")
-                execution.status = "ok"
+                execution.status = RunStatus.OK
             elif event == "malformed":
                 raise Malformed(report.get("why", "a frame that is not a message of the harness"))
             else:
                 raise Malformed(f"an unexpected report ({safe_text(event, 40) if event is not None else 'no event'})")
     except Exception as exc:  # a forged or broken report, whatever it raised: that submission's error
         why = str(exc) if isinstance(exc, Malformed) else f"{type(exc).__name__} while reading a report"
-        execution.status, execution.calls, execution.missing = "error", {}, {}
+        execution.status, execution.calls, execution.missing = RunStatus.ERROR, {}, {}
         execution.message = (
             f"the notebook sent results the grader did not ask for or cannot read ({why}), so none of its results "
             "is used (a notebook's code must not write on the grader's result channel)"
         )
         return execution
-    if execution.status != "ok":
+    if execution.status != RunStatus.OK:
         pending = [c.exercise for c in job.calls if c.exercise not in execution.calls]
         if cells_done < len(job.cells):
             execution.message = f"while running code cell {cells_done + 1}"
@@ -116,15 +123,16 @@ def read_frames(reports: list[tuple[Any, Any]], job: Job) -> Execution:
     return execution
 
 
-def _cell(report: dict[str, Any], expected: int, cells: int) -> dict[str, Any]:
+def _cell(report: dict[str, Any], expected: int, cells: int) -> CellReport:
     if not set(report) <= {"event", "cell", "status", "error", "printed"} or report.get("cell") != expected or expected > cells:
         raise Malformed(f"a report for code cell {safe_text(report.get('cell'), 20)} where cell {expected} was next")
     span = report.get("printed", [0, 0])
     if not (isinstance(span, list) and len(span) == 2 and all(type(v) is int for v in span) and 0 <= span[0] <= span[1]):
         raise Malformed(f"a report for code cell {expected} whose printed output is not a span of bytes")
-    if report.get("status") not in _CELL_STATUSES or ("error" in report) != (report["status"] == "error"):
+    if not _one_of(report.get("status"), CellStatus) or ("error" in report) != (report["status"] == CellStatus.ERROR):
         raise Malformed(f"a report for code cell {expected} with a status that is not one of the harness's")
-    return {**report, "error": _error(report["error"])} if "error" in report else report
+    error = _error(report["error"]) if "error" in report else None
+    return CellReport(expected, CellStatus(report["status"]), error, (span[0], span[1]))
 
 
 def _exercise(report: dict[str, Any], arrays: Any, job: Job, execution: Execution) -> tuple[str, list[Call], str]:
@@ -142,25 +150,28 @@ def _exercise(report: dict[str, Any], arrays: Any, job: Job, execution: Executio
 
 def _call(report: Any, arrays: Any) -> Call:
     status = report.get("status") if isinstance(report, dict) else None
-    keys = {"ok": {"status", "result", "inputs_after"}, "raised": {"status", "error"}}.get(status, {"status"})
-    if status not in _CALL_STATUSES or set(report) != keys:
+    if not _one_of(status, CallStatus) or set(report) != {"ok": {"status", "result", "inputs_after"}, "raised": {"status", "error"}}.get(status, {"status"}):
         raise Malformed("a result of a call in another form than the harness's")
-    if status == "raised":
-        return Call(status, error=_error(report["error"]))
-    if status == "ok":
-        return Call(status, result=_value(report["result"], arrays), inputs_after=_value(report["inputs_after"], arrays))
-    return Call(status)
+    if status == CallStatus.RAISED:
+        return Call(CallStatus.RAISED, error=_error(report["error"]))
+    if status == CallStatus.OK:
+        return Call(CallStatus.OK, result=_value(report["result"], arrays), inputs_after=_value(report["inputs_after"], arrays))
+    return Call(CallStatus(status))
 
 
-def _error(error: Any) -> dict[str, str]:
+def _one_of(status: Any, statuses: type[enum.StrEnum]) -> bool:
+    return isinstance(status, str) and status in statuses.__members__.values()
+
+
+def _error(error: Any) -> Raised:
     if not isinstance(error, dict) or set(error) != {"type", "message", "where"} or not all(isinstance(v, str) for v in error.values()):
         raise Malformed("an error report in another form than the harness's")
-    return {key: safe_text(value) for key, value in error.items()}
+    return Raised(safe_text(error["type"]), safe_text(error["message"]), safe_text(error["where"]))
 
 
 def _value(spec: Any, arrays: Any, depth: int = 0) -> Any:
-    """`harness.decode`, checking the description all the way down as it goes."""
-    if depth > harness.MAX_DEPTH + 1 or not isinstance(spec, dict):
+    """`wire.decode`, checking the description all the way down as it goes."""
+    if depth > wire.MAX_DEPTH + 1 or not isinstance(spec, dict):
         raise Malformed("a returned value described in another form than the harness's")
     if "array" in spec and (len(spec) == 1 or len(spec) == 2 and isinstance(spec.get("subclass"), str)):
         if spec["array"] not in arrays:
@@ -178,7 +189,88 @@ def _value(spec: Any, arrays: Any, depth: int = 0) -> Any:
             raise Malformed("a returned dict described in another form than the harness's")
         return {safe_text(key): _value(item, arrays, depth + 1) for key, item in spec["map"].items()}  # a student's keys, shown in messages
     if "other" in spec and isinstance(spec["other"], str) and len(spec) == (2 if "shape" in spec else 1):
-        return harness.Opaque(safe_text(spec["other"]))  # a type's name, which a student chooses
+        return wire.Opaque(safe_text(spec["other"]))  # a type's name, which a student chooses
     if "none" in spec and len(spec) == 1:
         return None
     raise Malformed("a returned value described in another form than the harness's")
+
+
+def finish(execution: Execution, output: str, returncode: int | None, timed_out: bool, seconds: float) -> Execution:
+    """Add how the process ended to what its frames said."""
+    execution.output = output
+    if timed_out:
+        execution.status, execution.message = RunStatus.TIMEOUT, f"the notebook was stopped after {seconds:.0f} s in all ({execution.message})"
+    elif execution.status == RunStatus.CRASHED:
+        execution.message = f"the notebook's process died ({exit_reason(returncode)}) {execution.message}"
+    return execution
+
+
+def reached(execution: Execution, work: Path, limits: Limits, sandbox: Sandbox, cap: MemoryCap | None) -> Execution:
+    """Say so when a notebook that did not end well had filled its disk quota (`work`'s tmpfs: its own
+    writes failed from then on) or reached its memory cap (the kernel ended one of its processes)."""
+    capped = cap is not None and cap.reached()  # asked after every notebook: a kill is counted for its own
+    if execution.status == RunStatus.OK:
+        return execution
+    if sandbox.quota_on:
+        stats = os.statvfs(work)
+        if stats.f_bavail * stats.f_frsize < 2**20:
+            execution.message += f" (it had filled its disk quota of {limits.disk // 2**20} MiB)"
+    if capped:
+        execution.message += (f" (its processes had reached their memory cap of {limits.together // 2**20} MiB "
+                              "together, and the system ended one of them)")
+    return execution
+
+
+def messages_in(path: Path) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+    """The messages of a frames file, of which at most FRAMES_CAP bytes are read (the rest of a
+    larger one makes a broken last frame)."""
+    if not path.exists():
+        return []
+    with open(path, "rb") as f:
+        return messages(f.read(FRAMES_CAP))
+
+
+def messages(stream: bytes) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+    """Every complete frame of a harness's output, unpacked; a malformed one, or bytes after the
+    last complete frame (the harness writes each frame whole), end the list with a `malformed` event."""
+    out = []
+    complete, rest = wire.frames(stream)
+    for frame in complete:
+        try:
+            out.append(wire.unpack(frame))
+        except Exception:
+            return out + [({"event": "malformed"}, {})]
+    return out + ([({"event": "malformed"}, {})] if rest else [])
+
+
+def read_output(path: Path, cells: list[CellReport]) -> tuple[str, list[str]]:
+    """What the notebook printed (its first OUTPUT_CAP characters) and each code cell's part of it (the
+    cell's span of the capture file), as safe text, from one read of the capture file."""
+    if not path.exists():
+        return "", []
+    with open(path, "rb") as f:
+        raw = f.read(OUTPUT_CAP + 1)
+    kept = raw[:OUTPUT_CAP]
+    by_cell = [safe_text(kept[a:b].decode("utf-8", errors="replace"), OUTPUT_CAP) for a, b in (c.printed for c in cells)]
+    return cap(raw.decode("utf-8", errors="replace")), by_cell
+
+
+def cap(text: str) -> str:
+    """What the notebook printed, as safe text cut to the first OUTPUT_CAP characters."""
+    return safe_text(text[:OUTPUT_CAP], OUTPUT_CAP) + ("\n[... output cut ...]" if len(text) > OUTPUT_CAP else "")
+
+
+def exit_reason(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            return f"killed by signal {-returncode}"
+        why = {"SIGXCPU": ": it used up its CPU time", "SIGXFSZ": ": it wrote a file past the size limit"}.get(name, "")
+        return f"killed by signal {-returncode} ({name}){why}"
+    if returncode is not None and returncode > 128:  # bubblewrap reports a killed child as 128 + signal
+        return exit_reason(128 - returncode)
+    if returncode == wire.SWALLOWED:
+        return (f"stopped: its code caught the interrupt of a time limit (an `except BaseException:` or a bare `except:`) "
+                f"and ran on for {wire.GRACE:g} s more")
+    return f"exit code {returncode}"

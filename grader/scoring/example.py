@@ -14,8 +14,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from grader.grade import grade_exercise
-from grader.job import Call
+from grader.model import Call, CallStatus, Verdict
+from grader.scoring.score import grade_exercise
 from grader.spec import Args, Exercise
 from grader.trials import Trial
 
@@ -62,7 +62,7 @@ def reproduce(exercise: Exercise, cases: list[Trial], calls: Iterable[Call]) -> 
     right; `calls` may be made as they are taken (a notebook's own function, called no more than needed)."""
     for case, call in zip(cases, calls):
         _, (trial,) = grade_exercise(exercise, [case], [call])
-        if trial.verdict not in ("pass", "timeout", "skipped"):
+        if trial.verdict not in (Verdict.PASS, Verdict.TIMEOUT, Verdict.SKIPPED):
             return snippet(exercise, case, call)
     return ""
 
@@ -73,7 +73,7 @@ def snippet(exercise: Exercise, case: Trial, call: Call) -> str:
     picked = f"[{exercise.output}]" if exercise.output is not None else ""
     lines.append(f"print({exercise.function}({', '.join(case.args)}){picked})")
     lines.append(f"# expected: {_literal(case.expected)}")
-    if call.status == "ok":
+    if call.status == CallStatus.OK:
         mine = call.result[exercise.output] if exercise.output is not None and isinstance(call.result, (tuple, list)) else call.result
         lines.append(f"# yours:    {shown(mine)}")
     return "\n".join(lines)

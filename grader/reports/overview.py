@@ -13,15 +13,12 @@ import html
 import io
 import json
 from collections import Counter
-from typing import TYPE_CHECKING
 
 from markdown_it import MarkdownIt
 
-from grader.grade import percent, points
+from grader.model import ExerciseStatus, RunStatus, SubmissionResult
+from grader.scoring.score import percent, points
 from grader.spec import Assignment
-
-if TYPE_CHECKING:
-    from grader.run import SubmissionResult
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; }
@@ -55,7 +52,7 @@ def index_html(summaries: list[SubmissionResult], assignment: Assignment, seed: 
     max_total = assignment.max_total
     percents = [100 * r.total / max_total for r in summaries]
     pass_rates = {
-        e.id: 100 * sum(1 for r in summaries for x in r.exercises if x.exercise == e.id and x.status == "passed") / max(1, len(summaries))
+        e.id: 100 * sum(1 for r in summaries for x in r.exercises if x.exercise == e.id and x.status == ExerciseStatus.PASSED) / max(1, len(summaries))
         for e in assignment.exercises
     }
     parts = [
@@ -87,9 +84,9 @@ def _exercise_table(summaries: list[SubmissionResult], assignment: Assignment, p
 def _trouble_table(summaries: list[SubmissionResult]) -> str:
     rows = []
     for r in summaries:
-        timeouts = [x.exercise for x in r.exercises if x.status == "timeout"]
-        if r.status != "ok" or timeouts:
-            what = r.message if r.status != "ok" else f"timed out in {', '.join(timeouts)}"
+        timeouts = [x.exercise for x in r.exercises if x.status == ExerciseStatus.TIMEOUT]
+        if r.status != RunStatus.OK or timeouts:
+            what = r.message if r.status != RunStatus.OK else f"timed out in {', '.join(timeouts)}"
             rows.append(f"<tr><td>{_link(r.student_id)}</td><td class='bad'>{html.escape(r.status)}</td><td>{html.escape(what)}</td></tr>")
     if not rows:
         return "<p>None: every notebook ran, and no function ran past its time limit.</p>"

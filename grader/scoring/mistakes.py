@@ -3,7 +3,7 @@
 Every entry is computed from the right answer and the trial's inputs alone, so the catalogue
 applies to any exercise, a built-in one or an instructor's own. The grader uses it twice: a trial is
 graded on only if every entry fails it (`grader.trials`), so a known mistake never passes by chance,
-and a wrong answer that matches an entry is named (`grader.diagnose`). `OP_MISTAKES` are mistakes
+and a wrong answer that matches an entry is named (`grader.scoring.diagnose`). `OP_MISTAKES` are mistakes
 made inside a network, in one of its ops.
 
 This module imports nothing of the grader: the tests run this very file inside notebooks, to make

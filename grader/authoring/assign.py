@@ -15,8 +15,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from grader.bundle import BUNDLE, METADATA, write_bundle
-from grader.kit import write_handout
+from grader.authoring.bundle import BUNDLE, METADATA, write_bundle
+from grader.authoring.kit import write_handout
 from grader.spec import load
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"

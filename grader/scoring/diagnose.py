@@ -18,8 +18,8 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from grader.compare import Tolerance
-from grader.mistakes import wrong_answers
+from grader.scoring.compare import Tolerance
+from grader.scoring.mistakes import wrong_answers
 
 FITS = Tolerance(rtol=1e-4, atol=1e-6)  # "fits" means: equal up to the grading tolerance of the built-in assignments
 LOW_PRECISION = Tolerance(rtol=1e-2, atol=1e-3)  # right to 2-3 digits: float16, or rounded
@@ -82,7 +82,7 @@ def close(expected: np.ndarray, actual: np.ndarray, tolerance: Tolerance = FITS)
     return expected.shape == actual.shape and bool(np.all(np.abs(actual - expected) <= tolerance.bound(expected)))
 
 
-# The catalogue's wrong answers (grader.mistakes: every trial is drawn so that each fails it), in a
+# The catalogue's wrong answers (grader.scoring.mistakes: every trial is drawn so that each fails it), in a
 # student's words.
 CATALOGUED = {
     "transpose": "your {name} is the transpose of the expected one",
@@ -257,7 +257,7 @@ def causes(expected: np.ndarray, actual: np.ndarray, ctx: Context) -> frozenset[
     return frozenset(Cause(h.code, ctx.name, detail) for h in REGISTRY.values() for detail in h.test(expected, actual, ctx))
 
 
-# Causes found outside the registry's tests (by `grader.grade`): an exception whose kind says something,
+# Causes found outside the registry's tests (by `grader.scoring.score`): an exception whose kind says something,
 # inputs changed in place, what type was returned, and a mistake inside a network's op (found with
 # the reference's network, which only the grader has).
 BEHAVIOURS = {

@@ -21,12 +21,12 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from grader.bundle import read_bundle
+from grader.authoring.bundle import read_bundle
 
 NAME = "backprop_selfcheck"
 ENTRY = "selfcheck"  # the kit is this module and what it imports
 REQUIRES = ("numpy>=1.26", "nbformat>=5.9", "ipython>=8.12", "rich>=13.0")
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent  # the grader package
 STUDENTS = """\
 Self-check for {title}
 
@@ -45,16 +45,21 @@ The self-check uses public trials: the grading uses other inputs, drawn for each
 
 
 def modules() -> list[str]:
-    """The grader's modules the kit holds: `selfcheck`, the package's `__init__`, and everything they
-    import at module level (imports inside functions serve paths the kit does not take)."""
+    """The grader's modules the kit holds, as paths below `grader/` without `.py`: `selfcheck`, the
+    package's `__init__`, everything they import at module level (imports inside functions serve
+    paths the kit does not take), the `__init__` of every folder on the way, and the whole program
+    that runs inside the sandbox (the self-check's executor copies that folder into the sandbox)."""
     found, todo = set(), ["__init__", ENTRY]
     while todo:
         name = todo.pop()
         if name not in found:
             found.add(name)
             todo += _imports(HERE / f"{name}.py")
+            todo += [f"{'/'.join(name.split('/')[:depth])}/__init__" for depth in range(1, name.count("/") + 1)]
     if "reference" in found:
         raise RuntimeError("the student kit would hold the reference engine")
+    if any(name.startswith("inside/") for name in found):
+        found |= {f"inside/{path.stem}" for path in (HERE / "inside").glob("*.py")}
     return sorted(found)
 
 
@@ -69,8 +74,18 @@ def _imports(path: Path) -> list[str]:
             if top == "reference":
                 names.append("reference")
             elif top == "grader":
-                names.append(rest.split(".")[0] if rest else name)
+                names.append(_module(rest.replace(".", "/"), name))
     return [n for n in names if n]
+
+
+def _module(folder: str, name: str) -> str:
+    """The module that `from grader.<folder> import <name>` loads: `name` itself when it is a module
+    of that folder, else the folder's own module (or its `__init__`)."""
+    if name and (HERE / folder / f"{name}.py").is_file():
+        return f"{folder}/{name}".lstrip("/")
+    if not folder or (HERE / folder).is_dir():
+        return f"{folder}/__init__".lstrip("/")
+    return folder
 
 
 def version() -> str:

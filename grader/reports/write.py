@@ -22,10 +22,12 @@ from typing import Any, Iterable, Iterator, Sequence
 import nbformat
 import pandas as pd
 
-from grader.feedback import feedback
-from grader.overview import canvas_rows, feedback_html, gradescope_json, index_html
-from grader.run import Graded, SubmissionResult, die_with
+from grader.model import SubmissionResult
+from grader.reports.feedback import feedback
+from grader.reports.overview import canvas_rows, feedback_html, gradescope_json, index_html
+from grader.run import Graded
 from grader.spec import Assignment
+from grader.workers import die_with
 
 REPORTS = ("grades.csv", "exercises.csv", "trials.csv")  # streamed a block at a time
 OVERVIEWS = ("index.html", "lms.csv")  # written from the summaries at the end
