@@ -22,7 +22,8 @@ from grader.authoring.validate import SEEDS, validate
 from grader.executors import EXECUTORS
 from grader.executors.sandbox import detect
 from grader.model import ExerciseStatus, Limits, Options, RunStatus, SubmissionResult
-from grader.reports.write import write_gradescope, write_reports
+from grader.reports.gradescope import write_gradescope
+from grader.reports.write import write_reports
 from grader.run import Graded, grade_all
 from grader.scoring.score import percent, points
 from grader.selfcheck import report_check

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from grader.distributions import DISTRIBUTIONS
+
+
 def _builtin() -> Path:
     """The built-in assignments: grader/assignments/ where the package is installed (a wheel),
     assignments/ beside grader/ in the source tree (an editable install)."""
@@ -24,7 +27,6 @@ def _builtin() -> Path:
 
 
 ASSIGNMENTS = _builtin()
-DISTRIBUTIONS = ("normal", "nonzero")
 SCORING = ("proportional", "all_or_nothing")
 _ARG = re.compile(r"^\s*(\w+)\s*\(([^()]*)\)\s*$")
 

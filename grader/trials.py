@@ -22,11 +22,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from grader.distributions import DISTRIBUTIONS
 from grader.scoring.compare import Tolerance
 from grader.scoring.mistakes import MAX_PERMUTED_NDIM, OP_MISTAKES, from_inputs, orders, scalings, wrong_answers
 from grader.spec import Args, Exercise, SpecError
 
-KINK_MARGIN = 0.1  # `nonzero` inputs keep this far from 0, where relu's Θ(0) convention would matter
 MARGIN = 2.0  # a catalogued wrong answer must miss by twice the tolerance, so float noise cannot let it pass
 PROBES = 16  # draws per parity that decide which mistakes apply and which dimensions may be 1
 MIN_SHARE = 0.25  # of the probe draws that must discriminate: below that, the spec is refused
@@ -116,18 +116,8 @@ def _draw(args: Args, dims: dict[str, int], trial: int, rng: np.random.Generator
             out[name] = _draw(arg, dims, trial, rng)
             continue
         shape = tuple(dims[a.dim] for a in arg.axes if not a.optional or trial % 2 == 1)
-        values = rng.standard_normal(shape)
-        out[name] = _nonzero(values) if arg.distribution == "nonzero" else values
+        out[name] = DISTRIBUTIONS[arg.distribution](shape, rng)
     return out
-
-
-def _nonzero(values: np.ndarray) -> np.ndarray:
-    """Off relu's kink, and with both signs whenever there are two entries or more (all of one sign,
-    Θ(a) is all 0s or all 1s, and a relu backward that drops or keeps everything would pass)."""
-    values = np.sign(values) * (np.abs(values) + KINK_MARGIN)
-    if values.size >= 2 and ((values > 0).all() or (values < 0).all()):
-        values.flat[0] = -values.flat[0]
-    return values
 
 
 def passing(exercise: Exercise, trial: Trial, mistakes: frozenset[Key] | None) -> Iterator[Key]:

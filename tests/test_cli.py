@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import grader.reports.write
+import grader.reports.feedback
+import grader.reports.overview
 from grader.model import Options
 from grader.reports.write import write_reports
 from grader.run import grade_all
@@ -145,8 +146,8 @@ def test_a_custom_assignment_by_path_and_a_notebook_that_ignores_the_alarm(tmp_p
     assert "stopped after" in results["stuck"].message
 
 
-@pytest.mark.parametrize("failing", ["feedback", "index_html"])  # in this process, and in the one drawing the overview
-def test_reports_are_complete_or_absent(tmp_path, monkeypatch, failing):
+@pytest.mark.parametrize("module, failing", [(grader.reports.feedback, "feedback"), (grader.reports.overview, "index_html")])  # in this process, and in the one drawing the overview
+def test_reports_are_complete_or_absent(tmp_path, monkeypatch, module, failing):
     notebook(tmp_path / "subs" / "ada.ipynb")
     assignment = load(TINY)
     results = grade_all(tmp_path / "subs", assignment, Options(jobs=1))
@@ -157,7 +158,7 @@ def test_reports_are_complete_or_absent(tmp_path, monkeypatch, failing):
     def broken(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(grader.reports.write, failing, broken)
+    monkeypatch.setattr(module, failing, broken)
     with pytest.raises(OSError):
         write_reports(list(results) * 2, assignment, out, 0)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

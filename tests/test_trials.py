@@ -12,7 +12,8 @@ from grader.authoring.bundle import BUNDLE, read_bundle
 from grader.scoring.compare import Tolerance, compare
 from grader.scoring.mistakes import wrong_answers
 from grader.spec import Exercise, SpecError, load
-from grader.trials import KINK_MARGIN, Trial, flat, leaves, make_trials, plan
+from grader.distributions import KINK_MARGIN
+from grader.trials import Trial, flat, leaves, make_trials, plan
 
 BACKPROP = load("backprop")
 BACKPROP_TOML = BACKPROP.path / "assignment.toml"

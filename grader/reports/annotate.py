@@ -5,18 +5,22 @@ own frames only); under each cell that defines a graded function comes a feedbac
 its exercises: the score, what is wrong and the hint. Feedback cells are Markdown whose every
 character of student or notebook text is escaped (`grader.reports.feedback.text`), so that text shows as
 text; outputs are plain text streams. Exercises whose function no cell defines get their feedback
-cells at the end.
+cells at the end. With the feedback, as feedback/<student_id>.ipynb and .notebook.html (rendered by
+nbconvert).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat.v4 import new_markdown_cell, new_output
 
 from grader.model import ExerciseResult, ExerciseStatus, RunStatus, SubmissionResult
+from grader.reports.base import StreamedReport
 from grader.reports.feedback import text
 from grader.scoring.score import percent, points
 from grader.spec import Assignment
@@ -75,3 +79,34 @@ def _feedback(source: str) -> nbformat.NotebookNode:
     cell = new_markdown_cell(source)
     cell.metadata.update(MARK)
     return cell
+
+
+def write_notebook(notebook: str, stem: Path) -> None:
+    """`stem`.ipynb, the student's notebook with feedback, and `stem`.notebook.html, rendered by nbconvert
+    with its HTML sanitised (a student's Markdown cells may hold any HTML)."""
+    stem.with_name(stem.name + ".ipynb").write_text(notebook, encoding="utf-8")
+    exporter = _exporter()
+    body, _ = exporter.from_notebook_node(nbformat.reads(notebook, as_version=4))
+    stem.with_name(stem.name + ".notebook.html").write_text(body, encoding="utf-8")
+
+
+@functools.cache
+def _exporter() -> Any:
+    from nbconvert import HTMLExporter  # imported only where notebooks are returned (a second to import)
+
+    return HTMLExporter(template_name="lab", sanitize_html=True)
+
+
+class ReturnedNotebooks(StreamedReport):
+    """The notebooks of the results that hold one (`grader run --notebooks`)."""
+
+    names = ("feedback",)
+
+    def __init__(self, staging: Path, assignment: Assignment, seed: int | str) -> None:
+        super().__init__(staging, assignment, seed)
+        (staging / "feedback").mkdir(exist_ok=True)
+
+    def add(self, block: list[SubmissionResult]) -> None:
+        for result in block:
+            if result.notebook:
+                write_notebook(result.notebook, self.staging / "feedback" / result.student_id)

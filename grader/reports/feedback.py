@@ -1,10 +1,14 @@
-"""A student's feedback file: what scored, what did not, and what to do about it, in Markdown."""
+"""A student's feedback file: what scored, what did not, and what to do about it, in Markdown
+(feedback/<student_id>.md) and rendered for the browser (feedback/<student_id>.html)."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from grader.model import CellStatus, ExerciseResult, ExerciseStatus, RunStatus, SubmissionResult
+from grader.reports.base import StreamedReport
+from grader.reports.page import markdown_page
 from grader.scoring.score import percent, points
 from grader.spec import Assignment
 
@@ -56,3 +60,18 @@ def feedback(result: SubmissionResult, assignment: Assignment) -> str:
         if len(shown) > MAX_OUTPUT_LINES:
             lines.append(f"({len(shown) - MAX_OUTPUT_LINES} more lines not shown)")
     return "\n".join(lines) + "\n"
+
+
+class Feedback(StreamedReport):
+    names = ("feedback",)
+
+    def __init__(self, staging: Path, assignment: Assignment, seed: int | str) -> None:
+        super().__init__(staging, assignment, seed)
+        (staging / "feedback").mkdir(exist_ok=True)
+
+    def add(self, block: list[SubmissionResult]) -> None:
+        for result in block:
+            text = feedback(result, self.assignment)
+            (self.staging / "feedback" / f"{result.student_id}.md").write_text(text, encoding="utf-8")
+            title = f"{self.assignment.title}: {result.student_id}"
+            (self.staging / "feedback" / f"{result.student_id}.html").write_text(markdown_page(text, title), encoding="utf-8")

@@ -1,51 +1,24 @@
-"""The class at a glance: `index.html`, feedback as HTML, a Canvas gradebook CSV, Gradescope JSON.
-
-All of it is built from the results' summaries (scores, statuses and diagnosis codes), so it costs
-nothing more than the CSV reports. Plots are drawn with matplotlib (`pip install -e '.[html]'`)
+"""The class at a glance: `index.html`, built from the results' summaries (scores, statuses and
+diagnosis codes), so it costs nothing more than the CSV reports. Plots are drawn with matplotlib (`pip install -e '.[html]'`)
 and embedded as inline SVG, so the page opens from disk with nothing beside it; without matplotlib
 the page has the same numbers as tables.
 """
 
 from __future__ import annotations
 
-import functools
 import html
 import io
-import json
 from collections import Counter
-
-from markdown_it import MarkdownIt
+from pathlib import Path
 
 from grader.model import ExerciseStatus, RunStatus, SubmissionResult
+from grader.reports.base import SummaryReport
+from grader.reports.page import page
 from grader.scoring.score import percent, points
 from grader.spec import Assignment
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; }
-table { border-collapse: collapse; margin: 1rem 0; } td, th { border: 1px solid #ccc; padding: .3rem .6rem; }
-th { background: #f3f3f3; text-align: left; } .bad { color: #b00; } figure { margin: 1rem 0; }
-code, pre { background: #f6f6f6; } pre { padding: .5rem; overflow-x: auto; }
-"""
+
 MISTAKES_SHOWN = 3  # most frequent diagnoses listed per exercise
-
-
-def page(title: str, body: str) -> str:
-    return (
-        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n"
-    )
-
-
-@functools.cache
-def _markdown() -> MarkdownIt:
-    """CommonMark with tables and without raw HTML: the feedback quotes what students' code printed
-    and raised, which must reach the instructor's browser as text, never as markup or script."""
-    return MarkdownIt("commonmark", {"html": False}).enable("table")
-
-
-def feedback_html(markdown: str, title: str) -> str:
-    """A student's feedback file, rendered (tables included) for the browser."""
-    return page(title, _markdown().render(markdown))
 
 
 def index_html(summaries: list[SubmissionResult], assignment: Assignment, seed: int | str) -> str:
@@ -150,28 +123,8 @@ def _plot_pass_rates(pass_rates: dict[str, float]) -> str:
     return _figure(draw, "Pass rate per exercise")
 
 
-def canvas_rows(summaries: list[SubmissionResult], assignment: Assignment) -> list[dict[str, object]]:
-    """Rows of a Canvas gradebook import: the student id goes in "SIS Login ID" (and "Student")."""
-    column = f"{assignment.title} (points)"
-    return [{"Student": r.student_id, "ID": "", "SIS Login ID": r.student_id, "Section": "", column: r.total} for r in summaries]
+class Overview(SummaryReport):
+    names = ("index.html",)
 
-
-def gradescope_json(result: SubmissionResult, assignment: Assignment, seconds: float) -> str:
-    """results.json of the Gradescope autograder specification, for one submission."""
-    tests = [
-        {
-            "name": e.exercise,
-            "score": e.score,
-            "max_score": e.max_score,
-            "output": e.message or f"{e.passed}/{e.trials} trials passed",
-            "visibility": "visible",
-        }
-        for e in result.exercises
-    ]
-    payload = {
-        "score": result.total,
-        "execution_time": round(seconds, 2),
-        "output": result.message or f"{assignment.title}: {points(result.total)} / {points(assignment.max_total)}",
-        "tests": tests,
-    }
-    return json.dumps(payload, indent=2, ensure_ascii=False)
+    def write(self, staging: Path, summaries: list[SubmissionResult], assignment: Assignment, seed: int | str) -> None:
+        (staging / "index.html").write_text(index_html(summaries, assignment, seed), encoding="utf-8")

@@ -25,7 +25,7 @@ from grader.scoring.mistakes import wrong_answers
 from grader.spec import Assignment, Exercise, load
 from grader.trials import flat, leaves, make_trials, plan
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEEDS = (1, 2, 3)
 STUDENTS = ("ada", "李雷", "o'brien-2")
 

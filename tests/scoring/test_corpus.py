@@ -15,7 +15,7 @@ from nbformat.v4 import new_code_cell
 
 from corpus import CORPUS, HONEST
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -106,7 +106,7 @@ def test_a_new_exercise_needs_only_a_reference_op_and_a_few_lines_of_spec(tmp_pa
     wrong = "import numpy as np\ndef sigmoid_backward(dL_dh, a):\n    s = 1 / (1 + np.exp(-a))\n    return dL_dh * s"
     notebook(tmp_path / "subs" / "ada.ipynb", right)
     notebook(tmp_path / "subs" / "bea.ipynb", wrong)
-    spec = load(Path(__file__).parent / "assignments" / "sigmoid")
+    spec = load(Path(__file__).parent.parent / "assignments" / "sigmoid")
     results = {r.student_id: r for r in grade_all(tmp_path / "subs", spec, Options(seed=1, jobs=2))}
     assert results["ada"].total == 2
     bea = {e.exercise: e for e in results["bea"].exercises}
