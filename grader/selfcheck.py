@@ -30,7 +30,7 @@ from grader.discover import Submission
 from grader.executors.process import ProcessExecutor
 from grader.grading import grade_submission
 from grader.model import Call, ExerciseResult, ExerciseStatus, RunStatus, SubmissionResult
-from grader.reports.feedback import text
+from grader.reports.page import text
 from grader.scoring.example import reproduce
 from grader.scoring.score import grade_exercise, points
 

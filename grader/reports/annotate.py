@@ -20,8 +20,7 @@ import nbformat
 from nbformat.v4 import new_markdown_cell, new_output
 
 from grader.model import ExerciseResult, ExerciseStatus, RunStatus, SubmissionResult
-from grader.reports.base import StreamedReport
-from grader.reports.feedback import text
+from grader.reports.page import text
 from grader.scoring.score import percent, points
 from grader.spec import Assignment
 
@@ -95,18 +94,3 @@ def _exporter() -> Any:
     from nbconvert import HTMLExporter  # imported only where notebooks are returned (a second to import)
 
     return HTMLExporter(template_name="lab", sanitize_html=True)
-
-
-class ReturnedNotebooks(StreamedReport):
-    """The notebooks of the results that hold one (`grader run --notebooks`)."""
-
-    names = ("feedback",)
-
-    def __init__(self, staging: Path, assignment: Assignment, seed: int | str) -> None:
-        super().__init__(staging, assignment, seed)
-        (staging / "feedback").mkdir(exist_ok=True)
-
-    def add(self, block: list[SubmissionResult]) -> None:
-        for result in block:
-            if result.notebook:
-                write_notebook(result.notebook, self.staging / "feedback" / result.student_id)

@@ -1,5 +1,6 @@
 """A student's feedback file: what scored, what did not, and what to do about it, in Markdown
-(feedback/<student_id>.md) and rendered for the browser (feedback/<student_id>.html)."""
+(feedback/<student_id>.md) and rendered for the browser (feedback/<student_id>.html); with
+`--notebooks`, beside them the student's notebook returned with feedback (`grader.reports.annotate`)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,13 @@ import re
 from pathlib import Path
 
 from grader.model import CellStatus, ExerciseResult, ExerciseStatus, RunStatus, SubmissionResult
+from grader.reports.annotate import write_notebook
 from grader.reports.base import StreamedReport
-from grader.reports.page import markdown_page
+from grader.reports.page import markdown_page, text
 from grader.scoring.score import percent, points
 from grader.spec import Assignment
 
 MAX_OUTPUT_LINES = 40
-# Every character Markdown may read as syntax, and an _ unless it stands between two letters or digits
-# (dL_dW is no emphasis, but the runs of ___x___ or __init__ are). & too, or an entity would be decoded.
-_MARKDOWN = re.compile(r"([\\`*\[\]<>|#!~{}&]|(?<![^\W_])_|_(?![^\W_]))")
-
-
-def text(value: str) -> str:
-    """Text from a notebook (or from which it is made) as Markdown that shows it as it is: every
-    character that Markdown would read as syntax escaped, on one line (it sits in a table or a list)."""
-    return _MARKDOWN.sub(r"\\\1", " ".join(value.split("\n")))
-
-
 def feedback(result: SubmissionResult, assignment: Assignment) -> str:
     total, max_total = result.total, assignment.max_total
     lines = [
@@ -67,7 +58,7 @@ class Feedback(StreamedReport):
 
     def __init__(self, staging: Path, assignment: Assignment, seed: int | str) -> None:
         super().__init__(staging, assignment, seed)
-        (staging / "feedback").mkdir(exist_ok=True)
+        (staging / "feedback").mkdir()
 
     def add(self, block: list[SubmissionResult]) -> None:
         for result in block:
@@ -75,3 +66,5 @@ class Feedback(StreamedReport):
             (self.staging / "feedback" / f"{result.student_id}.md").write_text(text, encoding="utf-8")
             title = f"{self.assignment.title}: {result.student_id}"
             (self.staging / "feedback" / f"{result.student_id}.html").write_text(markdown_page(text, title), encoding="utf-8")
+            if result.notebook:
+                write_notebook(result.notebook, self.staging / "feedback" / result.student_id)

@@ -1,12 +1,23 @@
-"""The HTML pages of the reports (the class overview, each student's feedback): one style, and
-student text always shown as text."""
+"""Student text in the reports, always shown as text: escaped for Markdown (`text`), and the HTML
+pages (the class overview, each student's feedback) with one style, rendered without raw HTML."""
 
 from __future__ import annotations
 
 import functools
 import html
+import re
+from typing import Any
 
-from markdown_it import MarkdownIt
+# Every character Markdown may read as syntax, and an _ unless it stands between two letters or digits
+# (dL_dW is no emphasis, but the runs of ___x___ or __init__ are). & too, or an entity would be decoded.
+_MARKDOWN = re.compile(r"([\\`*\[\]<>|#!~{}&]|(?<![^\W_])_|_(?![^\W_]))")
+
+
+def text(value: str) -> str:
+    """Text from a notebook (or from which it is made) as Markdown that shows it as it is: every
+    character that Markdown would read as syntax escaped, on one line (it sits in a table or a list)."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(value.split("\n")))
+
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; }
@@ -24,9 +35,12 @@ def page(title: str, body: str) -> str:
 
 
 @functools.cache
-def _markdown() -> MarkdownIt:
+def _markdown() -> Any:
     """CommonMark with tables and without raw HTML: the feedback quotes what students' code printed
-    and raised, which must reach the instructor's browser as text, never as markup or script."""
+    and raised, which must reach the instructor's browser as text, never as markup or script.
+    (Imported here: the student kit escapes text for Markdown but never renders it.)"""
+    from markdown_it import MarkdownIt
+
     return MarkdownIt("commonmark", {"html": False}).enable("table")
 
 

@@ -1,7 +1,7 @@
 """Writing a class's reports: complete or not at all, from a list of report writers.
 
 `REPORTS` lists what `grader run` writes: grades.csv, exercises.csv and trials.csv (`tables`), each
-student's feedback/<student_id>.md and .html (`feedback`) and returned notebook (`annotate`, with
+student's feedback/<student_id>.md and .html (`feedback`, and the returned notebook with
 `--notebooks`), index.html (`overview`) and lms.csv (`lms`). Everything is first written into a
 staging folder inside the output folder, then moved into place with os.replace, so each report is
 complete or absent; nothing is written before grading is done. Streamed reports get the results a
@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from grader.model import SubmissionResult
-from grader.reports.annotate import ReturnedNotebooks
 from grader.reports.base import StreamedReport, SummaryReport
 from grader.reports.feedback import Feedback
 from grader.reports.lms import Lms
@@ -34,8 +33,7 @@ from grader.workers import die_with
 
 REPORTS: list[type[StreamedReport] | type[SummaryReport]] = [
     Tables,  # grades.csv, exercises.csv, trials.csv
-    Feedback,  # feedback/<student_id>.md and .html
-    ReturnedNotebooks,  # feedback/<student_id>.ipynb and .notebook.html, for results that hold a notebook
+    Feedback,  # feedback/<student_id>.md and .html (and .ipynb and .notebook.html for a returned notebook)
     Overview,  # index.html
     Lms,  # lms.csv, a Canvas gradebook import
 ]

@@ -283,3 +283,29 @@ def test_emptying_enters_no_other_file_system_and_keeps_the_modes_of_what_stays(
         assert sorted(p.name for p in top.iterdir()) == ["clone"]
     finally:
         unmount(top / "clone" / "venv")
+
+
+@pytest.mark.parametrize("name", ["fork", "process", "kernel"])
+def test_an_executor_gives_back_the_slot_it_claimed_when_closed_and_keeps_one_it_was_given(name: str) -> None:
+    """A slot (a uid, a memory cgroup) is held while its executor lives and given back by `close`, for
+    the next executor or grading process of the machine; a slot the caller claimed stays the caller's."""
+    from grader.executors import executor
+    from grader.executors.sandbox import _lock, claim_slot, release_slot
+
+    runner = executor(name)
+    [slot] = runner.slots
+    assert _lock(slot) is None  # held
+    runner.close()
+    handle = _lock(slot)
+    assert handle is not None  # given back
+    handle.close()
+    given = claim_slot()
+    runner = executor(name, slots=(given,))
+    runner.close()
+    try:
+        assert _lock(given) is None  # still the caller's
+    finally:
+        release_slot(given)
+    handle = _lock(given)
+    assert handle is not None
+    handle.close()
