@@ -21,12 +21,11 @@ from typing import Callable
 from distributed import Client, as_completed
 from distributed.scheduler import KilledWorker
 
-from grader.discover import Submission
 from grader.executors import executor
 from grader.executors.base import Executor
 from grader.executors.sandbox import claim_slot, detect
 from grader.grading import grade, not_run
-from grader.model import Options, RunStatus, SubmissionResult
+from grader.model import Options, RunStatus, Submission, SubmissionResult
 from grader.spec import Assignment, load
 
 

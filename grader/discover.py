@@ -13,13 +13,13 @@ import hashlib
 import os
 import stat
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 from nbformat.reader import NotJSONError
 
 from grader.executors.received import safe_text
+from grader.model import Submission
 
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes; a larger archive is refused rather than unpacked
 MAX_ID = 200  # bytes of a student id in UTF-8: a report's file name (feedback/<id>.html) must fit the filesystem's 255
@@ -27,14 +27,6 @@ MAX_ID = 200  # bytes of a student id in UTF-8: a report's file name (feedback/<
 
 class NotebookError(ValueError):
     """A file that cannot be read as a Jupyter notebook; the message says why."""
-
-
-@dataclass(frozen=True)
-class Submission:
-    student_id: str
-    notebook: Path | None  # None when `error` says why there is no notebook to run
-    files: Path | None = None  # what is copied into the working directory: the notebook's folder, or the notebook
-    error: str = ""
 
 
 def discover(root: Path, scratch: Path) -> list[Submission]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from grader.discover import NotebookError, Submission, read_cells
+from grader.discover import NotebookError, read_cells
 from grader.executors.base import Executor, StagingError
-from grader.model import Calls, CellReport, CellStatus, ExerciseResult, ExerciseStatus, Job, Options, RunStatus, SubmissionResult, TrialResult
+from grader.model import Calls, CellReport, CellStatus, ExerciseResult, ExerciseStatus, Job, Options, RunStatus, Submission, SubmissionResult, TrialResult
 from grader.reports.annotate import annotated, defining
 from grader.scoring.example import reproduce
 from grader.scoring.score import grade_exercise, score_exercise

@@ -97,6 +97,16 @@ class Options:
 
 
 @dataclass(frozen=True)
+class Submission:
+    """One student's submission, as discovered: its notebook and files, or why it has none."""
+
+    student_id: str
+    notebook: Path | None  # None when `error` says why there is no notebook to run
+    files: Path | None = None  # what is copied into the working directory: the notebook's folder, or the notebook
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class Calls:
     """The trials of one exercise: call `function` with each of `trials` (ordered argument dicts)."""
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from grader.discover import Submission, discover
+from grader.discover import discover
 from grader.executors.sandbox import alive, detect, unmount_under
-from grader.model import Options, SubmissionResult
+from grader.model import Options, Submission, SubmissionResult
 from grader.spec import Assignment
 from grader.trials import plan
 from grader.workers import grade_in_worker, start_worker

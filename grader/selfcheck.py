@@ -26,10 +26,9 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.authoring.bundle import BUNDLE, METADATA, read_bundle
-from grader.discover import Submission
 from grader.executors.process import ProcessExecutor
 from grader.grading import grade_submission
-from grader.model import Call, ExerciseResult, ExerciseStatus, RunStatus, SubmissionResult
+from grader.model import Call, ExerciseResult, ExerciseStatus, RunStatus, Submission, SubmissionResult
 from grader.reports.page import text
 from grader.scoring.example import reproduce
 from grader.scoring.score import grade_exercise, points

@@ -20,8 +20,7 @@ import threading
 from pathlib import Path
 
 import reference
-from grader.discover import Submission
-from grader.model import CellReport, CellStatus, ExerciseResult, ExerciseStatus, Options, Raised, RunStatus, SubmissionResult, TrialResult, Verdict
+from grader.model import CellReport, CellStatus, ExerciseResult, ExerciseStatus, Options, Raised, RunStatus, Submission, SubmissionResult, TrialResult, Verdict
 from grader.spec import Assignment
 
 FILE = ".grader-store.sqlite"

@@ -12,12 +12,11 @@ import signal
 import sys
 from pathlib import Path
 
-from grader.discover import Submission
 from grader.executors import executor
 from grader.executors.base import Executor
 from grader.executors.sandbox import Sandbox
 from grader.grading import grade
-from grader.model import Options, SubmissionResult
+from grader.model import Options, Submission, SubmissionResult
 from grader.spec import Assignment, load
 
 _executor: Executor | None = None  # the warm executor of this worker process

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from grader.authoring.bundle import BUNDLE, read_bundle
+from grader.distributions import KINK_MARGIN
 from grader.scoring.compare import Tolerance, compare
 from grader.scoring.mistakes import wrong_answers
 from grader.spec import Exercise, SpecError, load
-from grader.distributions import KINK_MARGIN
 from grader.trials import Trial, flat, leaves, make_trials, plan
 
 BACKPROP = load("backprop")

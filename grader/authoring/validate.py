@@ -16,11 +16,10 @@ import numpy as np
 
 from grader.authoring.assign import cells_hash, student_notebook
 from grader.authoring.bundle import BUNDLE, public_trials, read_bundle
-from grader.discover import Submission
 from grader.executors.base import Executor
 from grader.executors.process import ProcessExecutor
 from grader.grading import grade
-from grader.model import ExerciseStatus, Options, SubmissionResult
+from grader.model import ExerciseStatus, Options, Submission, SubmissionResult
 from grader.scoring.compare import Tolerance, compare
 from grader.spec import Assignment, SpecError
 from grader.trials import Trial, make_trials
