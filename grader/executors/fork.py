@@ -1,10 +1,11 @@
 """The fast executor: one warm server per core forks a fresh child per notebook.
 
 Starting Python and importing numpy and IPython costs far more than running a notebook's cells, so
-each slot keeps one server (the program inside the sandbox, started with `--serve`, inside the same sandbox as a one-off process) that
-has paid that once. Each notebook still gets a process of its own, forked copy-on-write, which sets
-its limits and drops to its own uid before any student code runs; after it, the server kills
-everything it left behind. A server that stops answering is killed and replaced.
+each slot keeps one server (the harness, `grader.inside`, started with `--serve` inside the same
+sandbox as a one-off process) that has paid that once. Each notebook still gets a process of its
+own, forked copy-on-write, which sets its limits and drops to its own uid before any student code
+runs; after it, the server kills everything it left behind. A server that stops answering is
+killed and replaced.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The program's entry point in the sandbox, which the executors start with `grader.executors.base.launch`
-(`python -I -c LAUNCH BOX ARGS`: the copied folder's parent is on `sys.path` only while this package
-is imported). One notebook per process (`--executor process`): `JOB`;
-the warm server (`--executor fork`): `--serve [--own-namespaces]`; a notebook's kernel
-(`--executor kernel`): `--kernel CONNECTION JOB`.
+"""The harness's entry point in the sandbox, which the executors start with
+`grader.executors.base.launch` (`python -I -c LAUNCH BOX ARGS`: the box is on `sys.path` only while
+this package is imported). One notebook per process (`--executor process`): `JOB`; the warm server
+(`--executor fork`): `--serve [--own-namespaces]`; a notebook's kernel (`--executor kernel`):
+`--kernel CONNECTION JOB`.
 """
 
 from __future__ import annotations

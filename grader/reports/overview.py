@@ -1,7 +1,7 @@
 """The class at a glance: `index.html`, built from the results' summaries (scores, statuses and
-diagnosis codes), so it costs nothing more than the CSV reports. Plots are drawn with matplotlib (`pip install -e '.[html]'`)
-and embedded as inline SVG, so the page opens from disk with nothing beside it; without matplotlib
-the page has the same numbers as tables.
+diagnosis codes), so it costs nothing more than the CSV reports. Plots are drawn with matplotlib
+(`pip install -e '.[html]'`) and embedded as inline SVG, so the page opens from disk with nothing
+beside it; without matplotlib the page has the same numbers as tables.
 """
 
 from __future__ import annotations

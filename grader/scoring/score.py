@@ -1,4 +1,6 @@
-"""Verdicts and scores: pure functions from a trial's inputs and the student's returned data."""
+"""Verdicts and scores, one way: each trial compared (`compare`), the failures diagnosed together
+(`diagnose`: a cause is named only if it explains every failing trial), then the exercise scored.
+Pure functions of a trial's inputs and the student's returned data."""
 
 from __future__ import annotations
 
