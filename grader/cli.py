@@ -1,8 +1,14 @@
-"""`grader`: the command line. Parses options, shows progress, prints the summary; no grading logic."""
+"""`grader`: the command line. Parses options, shows progress, prints the summary; no grading logic.
+
+Its exit codes (`Exit`) are what a CI pipeline or a script reads: every submission graded, some not
+graded in full, nothing graded (a usage error), a score below `--fail-under`, interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
+import enum
+import math
 import os
 import sys
 import time
@@ -19,8 +25,9 @@ from grader.authoring.assign import AssignError, assign
 from grader.authoring.bundle import BUNDLE
 from grader.authoring.kit import version
 from grader.authoring.validate import SEEDS, validate
+from grader.discover import entries, shown
 from grader.executors import EXECUTORS
-from grader.executors.sandbox import detect
+from grader.executors.sandbox import MAX_SLOTS, detect
 from grader.model import ExerciseStatus, Limits, Options, RunStatus, SubmissionResult
 from grader.reports.gradescope import write_gradescope
 from grader.reports.write import write_reports
@@ -32,20 +39,68 @@ from grader.store import FILE as STORE, SEED_FILE, Store, folder_seed
 
 SEED_VARIABLE = "GRADER_SEED"
 SUMMARY_ROWS = 40  # a larger class's summary lists only those short of full marks
+MAX_TIMEOUT = 3600.0  # seconds per cell and per call: an hour is past any exercise here
+
+
+class Exit(enum.IntEnum):
+    GRADED = 0  # every submission graded in full; reports written
+    INCOMPLETE = 1  # reports written, but some submission could not be graded in full (status error, crashed or timeout)
+    USAGE = 2  # nothing graded, no report written: a bad option, spec or path, nothing to grade, or --strict refused
+    BELOW = 3  # reports written, every submission graded, but one scored below --fail-under
+    INTERRUPTED = 130  # Ctrl-C: what was graded is kept in the store
+
+
+EXAMPLES = {
+    "grader": """examples:
+  grader run submissions/                      grade a class, write reports/ (CSV, feedback, index.html)
+  grader run alice.ipynb --format json         grade one notebook; also write reports/grades.json
+  grader check my_notebook.ipynb               self-check a notebook on the public trials
+  grader assign assignments/backprop           write the student notebook and the handout folder
+  grader validate assignments/backprop         check an assignment before handing it out
+
+exit codes: 0 every submission graded; 1 some not graded in full (error, crashed, timeout);
+2 usage error, nothing graded; 3 a score below --fail-under; 130 interrupted""",
+    "run": """examples:
+  grader run submissions/ --seed 2024 --out reports/
+  grader run submissions/ --jobs 8 --timeout 30 --memory 4G --notebooks
+  grader run submission.ipynb --format json --fail-under 60     (a CI job for one student's repository)
+  grader run submissions/ --scheduler tcp://10.0.0.5:8786      (on a Dask cluster)
+
+exit codes: 0 every submission graded; 1 some not graded in full (error, crashed, timeout);
+2 usage error, nothing graded; 3 a score below --fail-under; 130 interrupted""",
+    "check": """examples:
+  grader check my_notebook.ipynb
+  grader check my_notebook.ipynb --bundle handout/selfcheck.bundle --timeout 30
+
+exit codes: 0 every exercise passes its public trials; 1 otherwise""",
+    "assign": """examples:
+  grader assign assignments/backprop           (solution.ipynb -> student.ipynb, selfcheck.bundle, handout/)
+  grader assign my_course/week3 --force
+
+exit codes: 0 written; 2 an error, nothing written""",
+    "validate": """examples:
+  grader validate backprop
+  grader validate my_course/week3 --timeout 30
+
+exit codes: 0 ready; 1 problems listed; 2 the spec cannot be read""",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="grader", description="Autograder for backpropagation notebooks.")
+    described = {"formatter_class": argparse.RawDescriptionHelpFormatter}
+    parser = argparse.ArgumentParser(prog="grader", description="Autograder for backpropagation notebooks.", epilog=EXAMPLES["grader"], **described)
     parser.add_argument("--version", action="version", version=f"backprop-grader {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="grade every notebook in SUBMISSIONS and write CSV reports and feedback")
-    run.add_argument("submissions", type=Path, help="folder of <student_id>.ipynb files, <student_id>/ folders or .zip archives")
+    run = commands.add_parser("run", help="grade every notebook in SUBMISSIONS and write CSV reports and feedback",
+                              description="Grade every notebook in SUBMISSIONS and write CSV reports and feedback.", epilog=EXAMPLES["run"], **described)
+    run.add_argument("submissions", type=Path,
+                     help="folder of <student_id>.ipynb files, <student_id>/ folders or .zip archives; or one notebook or zip")
     run.add_argument("--assignment", default="backprop", help="built-in assignment name or path to an assignment folder (default: backprop)")
     run.add_argument("--seed", help=f"grading seed (default: ${SEED_VARIABLE}; without either, the seed kept in the output folder, "
                      "drawn at random on its first run)")
-    run.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per cell and per function call (default: 10)")
+    run.add_argument("--timeout", type=_seconds, default=10.0, help="seconds allowed per cell and per function call (default: 10)")
     run.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
-    run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="notebooks graded at once (default: number of cores)")
+    run.add_argument("--jobs", type=_jobs, default=os.cpu_count() or 1, help="notebooks graded at once (default: number of cores)")
     run.add_argument("--memory", type=_size("memory", 64), default=Limits.memory, help="memory cap per notebook, e.g. 2G or 512M (default: 2G)")
     run.add_argument("--disk", type=_size("disk", 16), default=Limits.disk,
                      help="disk quota per notebook: what its working directory may hold, e.g. 1G (default: 512M)")
@@ -53,22 +108,28 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--fresh", action="store_true", help="grade everything again instead of reusing results stored by an earlier run")
     run.add_argument("--notebooks", action="store_true",
                      help="also return each student's notebook with its outputs and feedback cells (feedback/<id>.ipynb and .notebook.html)")
-    run.add_argument("--format", choices=["reports", "gradescope"], default="reports",
-                     help="gradescope: also write results.json for the one submission (to run as a Gradescope autograder)")
+    run.add_argument("--format", choices=["reports", "json", "gradescope"], default="reports",
+                     help="json: also write grades.json, the class as one JSON document; gradescope: also write results.json "
+                          "for the one submission (to run as a Gradescope autograder)")
+    run.add_argument("--fail-under", type=_percent, metavar="PERCENT",
+                     help="exit with code 3 when a submission scores below PERCENT of the points (for CI pipelines)")
     run.add_argument("--scheduler", help="grade on a Dask cluster: its scheduler's address, e.g. tcp://10.0.0.5:8786 (pip install -e '.[dask]')")
     run.add_argument("--executor", choices=sorted(EXECUTORS), default="fork",
                      help="fork: warm servers fork a process per notebook (default, fast); process: a fresh Python per notebook; "
                           "kernel: a Jupyter kernel per notebook, run by nbclient (full Jupyter fidelity, slowest)")
-    assign_cmd = commands.add_parser("assign", help="write student.ipynb from solution.ipynb (solution regions removed)")
+    assign_cmd = commands.add_parser("assign", help="write student.ipynb from solution.ipynb (solution regions removed)",
+                                     epilog=EXAMPLES["assign"], **described)
     assign_cmd.add_argument("folder", type=Path, help="the assignment folder, e.g. assignments/backprop")
     assign_cmd.add_argument("--force", action="store_true", help="overwrite a student notebook that was changed by hand")
-    check_cmd = commands.add_parser("check", help="self-check one notebook on the public trials of the self-check bundle")
+    check_cmd = commands.add_parser("check", help="self-check one notebook on the public trials of the self-check bundle",
+                                    epilog=EXAMPLES["check"], **described)
     check_cmd.add_argument("notebook", type=Path)
     check_cmd.add_argument("--bundle", type=Path, help=f"the self-check bundle (default: {BUNDLE} beside the notebook)")
-    check_cmd.add_argument("--timeout", type=float, default=10.0, help="seconds per cell and per call (default: 10)")
-    validate_cmd = commands.add_parser("validate", help="check that an assignment's solution, template, bundle and references agree")
+    check_cmd.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per cell and per call (default: 10)")
+    validate_cmd = commands.add_parser("validate", help="check that an assignment's solution, template, bundle and references agree",
+                                       epilog=EXAMPLES["validate"], **described)
     validate_cmd.add_argument("assignment", help="built-in assignment name or path to an assignment folder")
-    validate_cmd.add_argument("--timeout", type=float, default=10.0, help="seconds per cell and per call (default: 10)")
+    validate_cmd.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per cell and per call (default: 10)")
     args = parser.parse_args(argv)
     console = Console(stderr=True)
     if args.command == "validate":
@@ -78,22 +139,24 @@ def main(argv: list[str] | None = None) -> int:
             student, bundle, handout = assign(args.folder, args.force)
         except (AssignError, SpecError) as exc:
             console.print(f"[red]error:[/red] {escape(str(exc))}")
-            return 2
+            return Exit.USAGE
         console.print(escape(f"wrote {student}, {bundle} and {handout}/: hand out the folder {handout} to students "
                              f"({', '.join(sorted(p.name for p in handout.iterdir()))})"))
-        return 0
+        return Exit.GRADED
     if args.command == "check":
         return report_check(args.notebook, args.bundle, args.timeout)
     try:
         assignment = load(args.assignment)
-        if args.timeout <= 0 or args.jobs < 1:
-            raise SpecError("--timeout must be positive and --jobs at least 1")
         sandbox = detect()
         console.print(sandbox.describe())
         if args.strict and not all(sandbox.layers.values()):
             raise SpecError("--strict: not every sandbox layer is available here (see above)")
-        if not args.submissions.is_dir():
-            raise FileNotFoundError(f"no submissions folder at {args.submissions}")
+        found, skipped = entries(args.submissions)
+        if skipped:
+            console.print(escape(f"skipped {len(skipped)} file(s) that are not a notebook, a folder or a zip archive: "
+                                 f"{', '.join(shown(p.name) for p in skipped)}"))
+        if not found:
+            raise FileNotFoundError(f"nothing to grade in {args.submissions}: no notebook (.ipynb), folder or zip archive")
         seed = args.seed or os.environ.get(SEED_VARIABLE)
         if not seed:
             seed, drawn = folder_seed(args.out)
@@ -112,21 +175,35 @@ def main(argv: list[str] | None = None) -> int:
                 write_gradescope(next(iter(graded)), assignment, args.out, time.monotonic() - started)
             if graded.reused:
                 console.print(f"{graded.reused} result(s) reused from an earlier run with the same seed (--fresh grades all again)")
-            write_reports(graded, assignment, args.out, seed)
+            write_reports(graded, assignment, args.out, seed, [args.format] if args.format == "json" else ["reports"])
         finally:
             store.close()
     except (SpecError, OSError) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
-        return 2
+        return Exit.USAGE
     except ModuleNotFoundError as exc:
         console.print(escape(f"error: --scheduler needs Dask ({exc}): pip install -e '.[dask]'"))
-        return 2
+        return Exit.USAGE
     except KeyboardInterrupt:
         console.print(escape(f"interrupted: what was graded is kept in {args.out / STORE}; run the same command again to go on"))
-        return 130
+        return Exit.INTERRUPTED
     _summary(graded.summaries, assignment, Console())
-    console.print(escape(f"Reports written to {args.out}/ (index.html, grades.csv, exercises.csv, trials.csv, lms.csv, feedback/); seed {seed}"))
-    return 0
+    extra = ", grades.json" if args.format == "json" else ", results.json" if args.format == "gradescope" else ""
+    console.print(escape(f"Reports written to {args.out}/ (index.html, grades.csv, exercises.csv, trials.csv, lms.csv{extra}, feedback/); seed {seed}"))
+    return _exit(graded.summaries, assignment, args.fail_under, console)
+
+
+def _exit(results: list[SubmissionResult], assignment: Assignment, fail_under: float | None, console: Console) -> Exit:
+    """What the run tells a pipeline: whether every submission was graded in full, and scored enough."""
+    incomplete = [r.student_id for r in results if r.status != RunStatus.OK]
+    if incomplete:
+        console.print(escape(f"not graded in full: {', '.join(incomplete[:10])}{' …' if len(incomplete) > 10 else ''} (see grades.csv)"))
+        return Exit.INCOMPLETE
+    below = [r.student_id for r in results if fail_under is not None and 100 * r.total < fail_under * assignment.max_total]
+    if below:
+        console.print(escape(f"below --fail-under {fail_under:g}%: {', '.join(below[:10])}{' …' if len(below) > 10 else ''}"))
+        return Exit.BELOW
+    return Exit.GRADED
 
 
 def _validate(args: argparse.Namespace, console: Console) -> int:
@@ -134,7 +211,7 @@ def _validate(args: argparse.Namespace, console: Console) -> int:
         assignment = load(args.assignment)
     except SpecError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
-        return 2
+        return Exit.USAGE
     problems = validate(assignment, args.timeout)
     for problem in problems:
         console.print(f"[red]✗[/red] {escape(problem)}")
@@ -165,6 +242,39 @@ def _run(args: argparse.Namespace, assignment: Assignment, seed: str, store: Sto
             progress=advance,
             store=store,
         )
+
+
+def _seconds(text: str) -> float:
+    """--timeout: seconds, above 0 and at most MAX_TIMEOUT (no nan, no inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        raise argparse.ArgumentTypeError(f"{text!r}: the time limit must be above 0 and at most {MAX_TIMEOUT:g} seconds")
+    return value
+
+
+def _jobs(text: str) -> int:
+    """--jobs: a whole number of notebooks at once, from 1 to the machine's number of grading slots."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of notebooks") from None
+    if not 1 <= value <= MAX_SLOTS:
+        raise argparse.ArgumentTypeError(f"{text!r}: notebooks graded at once must be from 1 to {MAX_SLOTS}")
+    return value
+
+
+def _percent(text: str) -> float:
+    """--fail-under: a share of the points, from 0 to 100."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage") from None
+    if not (math.isfinite(value) and 0 <= value <= 100):
+        raise argparse.ArgumentTypeError(f"{text!r}: a percentage of the points is from 0 to 100")
+    return value
 
 
 def _size(what: str, least_mib: int) -> Callable[[str], int]:

@@ -21,6 +21,7 @@ from nbformat.reader import NotJSONError
 from grader.executors.received import safe_text
 from grader.model import Submission
 
+SUBMISSION_SUFFIXES = (".ipynb", ".zip")
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes; a larger archive is refused rather than unpacked
 MAX_ID = 200  # bytes of a student id in UTF-8: a report's file name (feedback/<id>.html) must fit the filesystem's 255
 
@@ -30,25 +31,44 @@ class NotebookError(ValueError):
 
 
 def discover(root: Path, scratch: Path) -> list[Submission]:
-    """Every submission under `root`, sorted by student id; zip archives are unpacked into `scratch`."""
-    if not root.is_dir():
-        raise FileNotFoundError(f"no submissions folder at {root}")
+    """Every submission under `root` (a folder, or one notebook or zip: a class of one), sorted by
+    student id; zip archives are unpacked into `scratch`."""
     found: dict[str, list[Submission]] = {}
-    for index, entry in enumerate(sorted(root.iterdir())):
-        if _hidden(entry.name):
-            continue
-        if entry.is_symlink() and entry.suffix in (".ipynb", ".zip", ""):
+    for index, entry in enumerate(entries(root)[0]):
+        if entry.is_symlink():
             sub = Submission(student_id(entry.stem), None, error=f"{shown(entry.name)} is a link, not a submission: hand in the file itself")
-        elif entry.suffix == ".ipynb" and entry.is_file():
-            sub = Submission(student_id(entry.stem), entry, entry)
         elif entry.is_dir():
             sub = _from_folder(student_id(entry.name), entry, entry)
-        elif entry.suffix == ".zip" and entry.is_file():
+        elif entry.suffix == ".zip":
             sub = _from_zip(entry, scratch / str(index))
         else:
-            continue
+            sub = Submission(student_id(entry.stem), entry, entry)
         found.setdefault(sub.student_id, []).append(sub)
     return [subs[0] if len(subs) == 1 else _ambiguous(sid, subs) for sid, subs in sorted(found.items())]
+
+
+def entries(root: Path) -> tuple[list[Path], list[Path]]:
+    """What `root` holds that is a submission (a notebook, a folder, a zip archive, or a link named as
+    one, which is refused), and what is skipped (any other file); dotfiles, checkpoints and macOS
+    archive litter are neither. A notebook or zip given itself is the one submission of its class."""
+    if root.is_file() and root.suffix in SUBMISSION_SUFFIXES:
+        return [root.resolve()], []  # the instructor's own argument: a link to a notebook is that notebook
+    if not root.is_dir():
+        what = "is a file, not a notebook, a zip archive or a folder of submissions" if root.exists() else "does not exist"
+        raise FileNotFoundError(f"no submissions at {root}: it {what}")
+    taken, skipped = [], []
+    for entry in sorted(root.iterdir()):
+        if _hidden(entry.name):
+            continue
+        if entry.is_symlink():  # refused when it is named or points as a submission would be; else skipped
+            kept = entry.suffix in (*SUBMISSION_SUFFIXES, "") or entry.is_dir()
+        else:
+            kept = entry.is_dir() or (entry.suffix in SUBMISSION_SUFFIXES and entry.is_file())
+        if kept:
+            taken.append(entry)
+        else:
+            skipped.append(entry)
+    return taken, skipped
 
 
 def student_id(name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -121,16 +122,86 @@ def test_an_unreadable_seed_file_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["run", "nowhere"], "no submissions folder"),
+        (["run", "nowhere"], "no submissions at nowhere: it does not exist"),
+        (["run", "subs/notes.py"], "no submissions at subs/notes.py: it is a file, not a notebook, a zip archive or a folder"),
+        (["run", "subs"], "nothing to grade in subs"),
         (["run", "subs", "--assignment", "nosuch"], "no assignment at 'nosuch'"),
-        (["run", "subs", "--timeout", "0"], "--timeout must be positive"),
+        (["run", "subs", "--timeout", "0"], "argument --timeout: '0': the time limit must be above 0 and at most 3600 seconds"),
+        (["run", "subs", "--timeout", "-1"], "argument --timeout: '-1': the time limit must be above 0"),
+        (["run", "subs", "--timeout", "nan"], "argument --timeout: 'nan': the time limit must be above 0"),
+        (["run", "subs", "--timeout", "inf"], "argument --timeout: 'inf': the time limit must be above 0"),
+        (["run", "subs", "--timeout", "1e9"], "argument --timeout: '1e9': the time limit must be above 0 and at most 3600 seconds"),
+        (["run", "subs", "--timeout", "ten"], "argument --timeout: 'ten' is not a number of seconds"),
+        (["check", "x.ipynb", "--timeout", "nan"], "argument --timeout: 'nan': the time limit must be above 0"),
+        (["validate", "backprop", "--timeout", "-5"], "argument --timeout: '-5': the time limit must be above 0"),
+        (["run", "subs", "--jobs", "0"], "argument --jobs: '0': notebooks graded at once must be from 1 to 184"),
+        (["run", "subs", "--jobs", "-2"], "argument --jobs: '-2': notebooks graded at once must be from 1 to 184"),
+        (["run", "subs", "--jobs", "100000"], "argument --jobs: '100000': notebooks graded at once must be from 1 to 184"),
+        (["run", "subs", "--jobs", "2.5"], "argument --jobs: '2.5' is not a whole number of notebooks"),
+        (["run", "subs", "--fail-under", "101"], "argument --fail-under: '101': a percentage of the points is from 0 to 100"),
+        (["run", "subs", "--fail-under", "nan"], "argument --fail-under: 'nan': a percentage of the points is from 0 to 100"),
+        (["run", "subs", "--memory", "1e400G"], "argument --memory: '1e400G'"),
+        (["run", "subs", "--format", "xml"], "argument --format: invalid choice: 'xml'"),
     ],
 )
 def test_bad_arguments_get_a_clear_error(tmp_path, args, words):
     (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "notes.py").write_text("print('not a notebook')\n")
     done = grader_cli(*args, cwd=tmp_path)
-    assert done.returncode == 2 and words in done.stderr
+    assert done.returncode == 2 and words in " ".join(done.stderr.split()), done.stderr
+    assert "Traceback" not in done.stderr
     assert not (tmp_path / "reports").exists()
+
+
+def test_a_notebook_or_zip_path_grades_that_submission_and_skipped_files_are_listed(tmp_path):
+    notebook(tmp_path / "subs" / "ada.ipynb")
+    notebook(tmp_path / "subs" / "bea" / "work.ipynb")
+    (tmp_path / "subs" / "notes.txt").write_text("my notes\n")
+    (tmp_path / "subs" / "helper.py").write_text("x = 1\n")
+    shutil.make_archive(str(tmp_path / "cyd"), "zip", tmp_path / "subs" / "bea")
+    one = grader_cli("run", "subs/ada.ipynb", "--out", "one", "--seed", "3", "--assignment", str(TINY), cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    assert list(pd.read_csv(tmp_path / "one" / "grades.csv").student_id) == ["ada"]
+    zipped = grader_cli("run", "cyd.zip", "--out", "zipped", "--seed", "3", "--assignment", str(TINY), cwd=tmp_path)
+    assert zipped.returncode == 0, zipped.stderr
+    assert list(pd.read_csv(tmp_path / "zipped" / "grades.csv").student_id) == ["cyd"]
+    whole = grader_cli("run", "subs", "--out", "all", "--seed", "3", "--assignment", str(TINY), cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    assert "skipped 2 file(s) that are not a notebook, a folder or a zip archive: helper.py, notes.txt" in " ".join(whole.stderr.split())
+    assert list(pd.read_csv(tmp_path / "all" / "grades.csv").student_id) == ["ada", "bea"]
+
+
+def test_exit_codes_tell_a_pipeline_what_happened_and_json_holds_the_class(tmp_path):
+    notebook(tmp_path / "good" / "ada.ipynb")
+    notebook(tmp_path / "good" / "bea.ipynb", "def relu_forward(a):\n    return a")
+    notebook(tmp_path / "bad" / "ada.ipynb")
+    notebook(tmp_path / "bad" / "dies.ipynb", "import os\nos._exit(3)")
+    (tmp_path / "bad" / "broken.ipynb").write_text("{ not json")
+    graded = grader_cli("run", "good", "--out", "g", "--seed", "3", "--assignment", str(TINY), "--format", "json", cwd=tmp_path)
+    assert graded.returncode == 0, graded.stderr
+    doc = json.loads((tmp_path / "g" / "grades.json").read_text())
+    grades = pd.read_csv(tmp_path / "g" / "grades.csv").set_index("student_id")
+    assert [s["student_id"] for s in doc["students"]] == ["ada", "bea"] and doc["seed"] == "3"
+    for student in doc["students"]:
+        assert student["total"] == pytest.approx(grades.loc[student["student_id"], "total"]) and student["status"] == "ok"
+        assert [e["exercise"] for e in student["exercises"]] == [e.id for e in load(TINY).exercises]
+    bea = {e["exercise"]: e for e in doc["students"][1]["exercises"]}
+    assert bea["relu_forward"]["status"] == "failed" and bea["relu_forward"]["message"] and bea["relu_forward"]["score"] == 0
+    below = grader_cli("run", "good", "--out", "b", "--seed", "3", "--assignment", str(TINY), "--fail-under", "99", cwd=tmp_path)
+    assert below.returncode == 3 and "below --fail-under 99%: bea" in below.stderr
+    assert (tmp_path / "b" / "grades.csv").exists() and not (tmp_path / "b" / "grades.json").exists()
+    enough = grader_cli("run", "good", "--out", "b", "--seed", "3", "--assignment", str(TINY), "--fail-under", "0", cwd=tmp_path)
+    assert enough.returncode == 0, enough.stderr
+    incomplete = grader_cli("run", "bad", "--out", "i", "--seed", "3", "--assignment", str(TINY), "--fail-under", "99", cwd=tmp_path)
+    assert incomplete.returncode == 1 and "not graded in full: broken, dies" in incomplete.stderr
+    assert len(pd.read_csv(tmp_path / "i" / "grades.csv")) == 3
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["check"], ["assign"], ["validate"]])
+def test_each_commands_help_shows_examples_and_exit_codes(tmp_path, command):
+    done = grader_cli(*command, "--help", cwd=tmp_path)
+    assert done.returncode == 0 and "examples:" in done.stdout and "exit codes:" in done.stdout
+    assert f"grader {command[0]}" in done.stdout if command else "grader run submissions/" in done.stdout
 
 
 @pytest.mark.parametrize("executor", ["fork", "kernel"])

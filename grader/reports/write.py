@@ -2,12 +2,14 @@
 
 `REPORTS` lists what `grader run` writes: grades.csv, exercises.csv and trials.csv (`tables`), each
 student's feedback/<student_id>.md and .html (`feedback`, and the returned notebook with
-`--notebooks`), index.html (`overview`) and lms.csv (`lms`). Everything is first written into a
+`--notebooks`), index.html (`overview`) and lms.csv (`lms`); `FORMATS` what each `--format` adds
+(`json`: grades.json, `classjson`). Everything is first written into a
 staging folder inside the output folder, then moved into place with os.replace, so each report is
 complete or absent; nothing is written before grading is done. Streamed reports get the results a
 block of submissions at a time, so memory does not grow with the class; summary reports are drawn
 in a second process meanwhile (matplotlib's import and plots are half the time here). To add a
-format: a module in this folder with a `StreamedReport` or `SummaryReport`, and one line below.
+format: a module in this folder with a `StreamedReport` or `SummaryReport`, and one line below (in
+REPORTS, written on every run, or in FORMATS, on request).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Iterable, Iterator, Sequence
 
 from grader.model import SubmissionResult
 from grader.reports.base import StreamedReport, SummaryReport
+from grader.reports.classjson import ClassJson
 from grader.reports.feedback import Feedback
 from grader.reports.lms import Lms
 from grader.reports.overview import Overview
@@ -37,17 +40,24 @@ REPORTS: list[type[StreamedReport] | type[SummaryReport]] = [
     Overview,  # index.html
     Lms,  # lms.csv, a Canvas gradebook import
 ]
+FORMATS: dict[str, list[type[StreamedReport] | type[SummaryReport]]] = {  # `--format`: what each adds to REPORTS
+    "reports": [],
+    "json": [ClassJson],  # grades.json
+}
 BLOCK = 100  # submissions whose rows go to pandas at once
 
 
-def write_reports(results: Graded | Sequence[SubmissionResult], assignment: Assignment, out: Path, seed: int | str) -> None:
+def write_reports(results: Graded | Sequence[SubmissionResult], assignment: Assignment, out: Path, seed: int | str,
+                  formats: Sequence[str] = ("reports",)) -> None:
+    """Every report of REPORTS and of the `formats` asked for, into `out`: each complete, or absent."""
+    reports = REPORTS + [report for name in formats for report in FORMATS[name]]
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     summaries = results.summaries if isinstance(results, Graded) else [r.summary() for r in results]
     try:
         with ProcessPoolExecutor(1, multiprocessing.get_context("fork"), initializer=die_with, initargs=(os.getpid(),)) as pool:
-            aside = pool.submit(_write_summaries, staging, summaries, assignment, seed)
-            streamed = [report(staging, assignment, seed) for report in REPORTS if issubclass(report, StreamedReport)]
+            aside = pool.submit(_write_summaries, [r for r in reports if issubclass(r, SummaryReport)], staging, summaries, assignment, seed)
+            streamed = [report(staging, assignment, seed) for report in reports if issubclass(report, StreamedReport)]
             try:
                 for block in _blocks(results):
                     for report in streamed:
@@ -56,7 +66,7 @@ def write_reports(results: Graded | Sequence[SubmissionResult], assignment: Assi
                 for report in streamed:
                     report.close()
             aside.result()
-        for name in dict.fromkeys(name for report in REPORTS for name in report.names):
+        for name in dict.fromkeys(name for report in reports for name in report.names):
             if (staging / name).is_dir():
                 _replace_folder(staging / name, out / name)
             else:
@@ -65,10 +75,10 @@ def write_reports(results: Graded | Sequence[SubmissionResult], assignment: Assi
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write_summaries(staging: Path, summaries: list[SubmissionResult], assignment: Assignment, seed: int | str) -> None:
-    for report in REPORTS:
-        if issubclass(report, SummaryReport):
-            report().write(staging, summaries, assignment, seed)
+def _write_summaries(reports: list[type[SummaryReport]], staging: Path, summaries: list[SubmissionResult], assignment: Assignment,
+                     seed: int | str) -> None:
+    for report in reports:
+        report().write(staging, summaries, assignment, seed)
 
 
 def _blocks(results: Iterable[SubmissionResult]) -> Iterator[list[SubmissionResult]]:

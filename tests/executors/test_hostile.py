@@ -232,7 +232,7 @@ def class_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 
 
 def test_the_run_completes_and_honest_students_are_untouched(class_run):
-    assert class_run["done"].returncode == 0, class_run["done"].stderr
+    assert class_run["done"].returncode == 1, class_run["done"].stderr  # reports written; the attackers were not graded in full
     grades = class_run["grades"]
     odd = sorted(set(grades.index) - {"ada", "zoe", "linked", "copycat", "bigfiles", "manyfiles", *HOSTILE, *LINKS})
     assert len(odd) == 2 and odd[0].startswith("caf\ufffd-\ufffd~") and odd[1].startswith("y" * 150) and len(odd[1].encode()) <= 200
@@ -409,7 +409,7 @@ def test_malformed_jupyter_messages_are_that_submissions_error(tmp_path):
         notebook(tmp_path / "subs" / f"{name}.ipynb", cell)
     done = subprocess.run([sys.executable, "-m", "grader.cli", "run", "subs", "--seed", "1", "--timeout", "3", "--executor", "kernel"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # reports written; the forgers' submissions were not graded in full
     grades = pd.read_csv(tmp_path / "reports" / "grades.csv").set_index("student_id")
     assert grades.loc["ada", "total"] == 18
     for name in ("display", "stream", "error"):
