@@ -10,6 +10,7 @@ import argparse
 import enum
 import math
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -78,6 +79,13 @@ exit codes: 0 every exercise passes its public trials; 1 otherwise""",
   grader assign my_course/week3 --force
 
 exit codes: 0 written; 2 an error, nothing written""",
+    "gradescope": """examples:
+  grader gradescope backprop --out autograder.zip
+  grader gradescope my_course/week3 --notebook week3.ipynb --timeout 20 --seed 90210
+
+then upload autograder.zip as the assignment's autograder on Gradescope (see the README's recipe)
+
+exit codes: 0 written; 2 an error, nothing written""",
     "validate": """examples:
   grader validate backprop
   grader validate my_course/week3 --timeout 30
@@ -126,6 +134,18 @@ def main(argv: list[str] | None = None) -> int:
     check_cmd.add_argument("notebook", type=Path)
     check_cmd.add_argument("--bundle", type=Path, help=f"the self-check bundle (default: {BUNDLE} beside the notebook)")
     check_cmd.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per cell and per call (default: 10)")
+    gradescope_cmd = commands.add_parser("gradescope", help="build a Gradescope autograder zip for an assignment",
+                                         epilog=EXAMPLES["gradescope"], **described)
+    gradescope_cmd.add_argument("assignment", help="built-in assignment name or path to an assignment folder")
+    gradescope_cmd.add_argument("--out", type=Path, default=Path("autograder.zip"), help="the zip to write (default: autograder.zip)")
+    gradescope_cmd.add_argument("--seed", help="grading seed kept in the zip (default: drawn at random, and printed)")
+    gradescope_cmd.add_argument("--notebook", help="the file name students submit, which picks one notebook among several "
+                                "(default: the assignment's student notebook's name)")
+    gradescope_cmd.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per cell and per call (default: 10)")
+    gradescope_cmd.add_argument("--budget", type=_seconds, default=540.0,
+                                help="seconds for a whole submission, under Gradescope's limit (default: 540, for its 600)")
+    gradescope_cmd.add_argument("--memory", type=_size("memory", 64), default=2**30, help="memory cap per notebook (default: 1G)")
+    gradescope_cmd.add_argument("--disk", type=_size("disk", 16), default=64 * 2**20, help="disk quota per notebook (default: 64M)")
     validate_cmd = commands.add_parser("validate", help="check that an assignment's solution, template, bundle and references agree",
                                        epilog=EXAMPLES["validate"], **described)
     validate_cmd.add_argument("assignment", help="built-in assignment name or path to an assignment folder")
@@ -145,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         return Exit.GRADED
     if args.command == "check":
         return report_check(args.notebook, args.bundle, args.timeout)
+    if args.command == "gradescope":
+        return _gradescope(args, console)
     try:
         assignment = load(args.assignment)
         sandbox = detect()
@@ -203,6 +225,23 @@ def _exit(results: list[SubmissionResult], assignment: Assignment, fail_under: f
     if below:
         console.print(escape(f"below --fail-under {fail_under:g}%: {', '.join(below[:10])}{' …' if len(below) > 10 else ''}"))
         return Exit.BELOW
+    return Exit.GRADED
+
+
+def _gradescope(args: argparse.Namespace, console: Console) -> int:
+    from grader.platforms.gradescope import Config, build
+
+    try:
+        assignment = load(args.assignment)
+        seed = args.seed or str(secrets.randbelow(10**9))
+        notebook = args.notebook or "student.ipynb"
+        config = Config(seed=seed, notebook=notebook, timeout=args.timeout, budget=args.budget, memory=args.memory, disk=args.disk)
+        zipped = build(assignment, args.out, config)
+    except (SpecError, OSError) as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        return Exit.USAGE
+    console.print(escape(f"wrote {zipped}: upload it as the autograder of a Gradescope programming assignment; students submit "
+                         f"{notebook}; the grading seed kept in it is {seed} (never shown to students)"))
     return Exit.GRADED
 
 

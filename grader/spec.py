@@ -28,6 +28,7 @@ def _builtin() -> Path:
 
 ASSIGNMENTS = _builtin()
 SCORING = ("proportional", "all_or_nothing")
+VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's, for an exercise's result
 _ARG = re.compile(r"^\s*(\w+)\s*\(([^()]*)\)\s*$")
 
 
@@ -73,6 +74,7 @@ class Exercise:
     hints: dict[str, dict[str, str]] = field(default_factory=dict)  # output name -> mistake code -> hint
     scoring: str = "proportional"  # proportional: points × passed / trials; all_or_nothing: points only if all pass
     batch: str = "B"  # the dimension that is a batch axis (one datapoint per row or column), when an argument has it
+    visibility: str = "visible"  # when a student sees this exercise's result on Gradescope (VISIBILITY)
 
     @functools.cached_property
     def axes(self) -> tuple[Axis, ...]:
@@ -189,6 +191,7 @@ def _exercise(
         hints=hints,
         scoring=_choice(field.get("scoring", "proportional"), SCORING, f"{where}: scoring"),
         batch=batch,
+        visibility=_choice(field.get("visibility", "visible"), VISIBILITY, f"{where}: visibility"),
     )
 
 

@@ -7,21 +7,19 @@ modules it imports at load time, found from their import statements. It holds no
 student can see are those of the bundle's public trials. `pip install` of the wheel gives
 `from grader import check` in a notebook and `grader-check NOTEBOOK` in a terminal.
 
-The wheel is written here with zipfile (a wheel is a zip archive with a dist-info folder), so an
-instructor needs no build tool and no network; its bytes depend only on its files.
+The wheel is written with zipfile (`grader.authoring.wheel`), so an instructor needs no build tool
+and no network; its bytes depend only on its files.
 """
 
 from __future__ import annotations
 
 import ast
-import base64
-import hashlib
 import importlib.metadata
 import shutil
-import zipfile
 from pathlib import Path
 
 from grader.authoring.bundle import read_bundle
+from grader.authoring.wheel import write_wheel
 
 NAME = "backprop_selfcheck"
 ENTRY = "selfcheck"  # the kit is this module and what it imports
@@ -97,24 +95,9 @@ def version() -> str:
 
 def write_kit(folder: Path) -> Path:
     """The kit's wheel, written into `folder`."""
-    dist = f"{NAME}-{version()}.dist-info"
     files = {f"grader/{name}.py": (HERE / f"{name}.py").read_bytes() for name in modules()}
-    files[f"{dist}/METADATA"] = "\n".join(
-        ["Metadata-Version: 2.1", f"Name: {NAME.replace('_', '-')}", f"Version: {version()}",
-         "Summary: Self-check for backpropagation notebooks (no answer key inside)", "Requires-Python: >=3.11",
-         *(f"Requires-Dist: {r}" for r in REQUIRES), ""]
-    ).encode()
-    files[f"{dist}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: backprop-grader\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    files[f"{dist}/entry_points.txt"] = b"[console_scripts]\ngrader-check = grader.selfcheck:main\n"
-    files[f"{dist}/top_level.txt"] = b"grader\n"
-    record = [f"{path},sha256={_digest(data)},{len(data)}" for path, data in files.items()] + [f"{dist}/RECORD,,", ""]
-    files[f"{dist}/RECORD"] = "\n".join(record).encode()
-    wheel = folder / f"{NAME}-{version()}-py3-none-any.whl"
-    folder.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path, data in files.items():
-            zf.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), data)
-    return wheel
+    return write_wheel(folder, NAME, version(), files, "Self-check for backpropagation notebooks (no answer key inside)", REQUIRES,
+                       {"grader-check": "grader.selfcheck:main"}, ["grader"])
 
 
 def write_handout(folder: Path, student: Path, bundle: Path) -> Path:
@@ -128,7 +111,3 @@ def write_handout(folder: Path, student: Path, bundle: Path) -> Path:
     title = read_bundle(bundle)[0].title
     (folder / "README.txt").write_text(STUDENTS.format(title=title, wheel=wheel.name, notebook=student.name), encoding="utf-8")
     return folder
-
-
-def _digest(data: bytes) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()

@@ -1,4 +1,12 @@
-"""results.json for Gradescope's autograder (`grader run --format gradescope`), for one submission."""
+"""results.json for Gradescope's autograder (`grader run --format gradescope`, and the autograder
+that `grader gradescope` builds), for one submission.
+
+It follows Gradescope's specification: a test per exercise (name, score, max_score, status, output,
+and the exercise's `visibility` from the spec: visible, hidden, after_due_date, after_published),
+the total, and an `output` that summarises the submission. Scores are at full precision; the texts
+people read show at most two decimals. Written atomically, readable by all (0644): Gradescope's
+harness reads it as another user.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +15,41 @@ import os
 import tempfile
 from pathlib import Path
 
-from grader.model import SubmissionResult
+from grader.model import ExerciseStatus, RunStatus, SubmissionResult
 from grader.scoring.score import points
 from grader.spec import Assignment
 
 
 def gradescope_json(result: SubmissionResult, assignment: Assignment, seconds: float) -> str:
     """results.json of the Gradescope autograder specification, for one submission."""
+    visibility = {e.id: e.visibility for e in assignment.exercises}
     tests = [
         {
             "name": e.exercise,
             "score": e.score,
             "max_score": e.max_score,
+            "status": "passed" if e.status == ExerciseStatus.PASSED else "failed",
             "output": e.message or f"{e.passed}/{e.trials} trials passed",
-            "visibility": "visible",
+            "visibility": visibility.get(e.exercise, "visible"),
         }
         for e in result.exercises
     ]
-    payload = {
-        "score": result.total,
-        "execution_time": round(seconds, 2),
-        "output": result.message or f"{assignment.title}: {points(result.total)} / {points(assignment.max_total)}",
-        "tests": tests,
-    }
+    total = f"{assignment.title}: {points(result.total)} / {points(assignment.max_total)}"
+    summary = total if result.status == RunStatus.OK else f"{total}. Your submission could not be graded in full ({result.status}): {result.message}"
+    payload = {"score": result.total, "execution_time": round(seconds, 2), "output": summary, "tests": tests}
     return json.dumps(payload, indent=2, ensure_ascii=False)
 
 
 def write_gradescope(result: SubmissionResult, assignment: Assignment, out: Path, seconds: float) -> Path:
-    """`results.json` for Gradescope, written atomically."""
+    """`results.json` in `out`, written atomically, mode 0644."""
     out.mkdir(parents=True, exist_ok=True)
     fd, staging = tempfile.mkstemp(prefix=".results-", dir=out)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(gradescope_json(result, assignment, seconds))
-    os.replace(staging, out / "results.json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(gradescope_json(result, assignment, seconds))
+        os.chmod(staging, 0o644)
+        os.replace(staging, out / "results.json")
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
     return out / "results.json"

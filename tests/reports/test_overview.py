@@ -92,7 +92,7 @@ def test_gradescope_results_json(tmp_path):
     assert set(results) == {"score", "execution_time", "output", "tests"} and results["execution_time"] > 0
     assert len(results["tests"]) == 14
     for test in results["tests"]:
-        assert set(test) == {"name", "score", "max_score", "output", "visibility"} and test["visibility"] == "visible"
+        assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"} and test["visibility"] == "visible"
     assert results["score"] == pytest.approx(sum(t["score"] for t in results["tests"]), abs=1e-3)  # each rounded to 4 places
     relu = next(t for t in results["tests"] if t["name"] == "relu_forward")
     assert relu["score"] < relu["max_score"] and "is wrong" in relu["output"]
