@@ -26,7 +26,7 @@ from grader.authoring.assign import AssignError, assign
 from grader.authoring.bundle import BUNDLE
 from grader.authoring.kit import version
 from grader.authoring.validate import SEEDS, validate
-from grader.discover import entries, shown
+from grader.discover import entries, nbgrader_assignments, shown
 from grader.executors import EXECUTORS
 from grader.executors.sandbox import MAX_SLOTS, detect
 from grader.model import ExerciseStatus, Limits, Options, RunStatus, SubmissionResult
@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--format", choices=["reports", "json", "gradescope"], default="reports",
                      help="json: also write grades.json, the class as one JSON document; gradescope: also write results.json "
                           "for the one submission (to run as a Gradescope autograder)")
+    run.add_argument("--nbgrader", metavar="ASSIGNMENT",
+                     help="SUBMISSIONS is nbgrader's submitted/ folder (<student>/<assignment>/): grade that assignment of each "
+                          "student (found by itself when the folder holds one assignment)")
     run.add_argument("--fail-under", type=_percent, metavar="PERCENT",
                      help="exit with code 3 when a submission scores below PERCENT of the points (for CI pipelines)")
     run.add_argument("--scheduler", help="grade on a Dask cluster: its scheduler's address, e.g. tcp://10.0.0.5:8786 (pip install -e '.[dask]')")
@@ -173,8 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         console.print(sandbox.describe())
         if args.strict and not all(sandbox.layers.values()):
             raise SpecError("--strict: not every sandbox layer is available here (see above)")
-        found, skipped = entries(args.submissions)
-        if skipped:
+        args.nbgrader = args.nbgrader or _nbgrader_layout(args.submissions, console)
+        found, skipped = entries(args.submissions, args.nbgrader)
+        if skipped and args.nbgrader:
+            console.print(escape(f"{len(skipped)} student(s) have no {args.nbgrader} folder: {', '.join(shown(p.name) for p in skipped)}"))
+        elif skipped:
             console.print(escape(f"skipped {len(skipped)} file(s) that are not a notebook, a folder or a zip archive: "
                                  f"{', '.join(shown(p.name) for p in skipped)}"))
         if not found:
@@ -213,6 +219,18 @@ def main(argv: list[str] | None = None) -> int:
     extra = ", grades.json" if args.format == "json" else ", results.json" if args.format == "gradescope" else ""
     console.print(escape(f"Reports written to {args.out}/ (index.html, grades.csv, exercises.csv, trials.csv, lms.csv{extra}, feedback/); seed {seed}"))
     return _exit(graded.summaries, assignment, args.fail_under, console)
+
+
+def _nbgrader_layout(submissions: Path, console: Console) -> str | None:
+    """The assignment to grade when SUBMISSIONS has nbgrader's submitted/<student>/<assignment>/
+    layout and holds one assignment; with several, which to choose is asked for."""
+    names = nbgrader_assignments(submissions)
+    if len(names) > 1:
+        raise SpecError(f"{submissions} has nbgrader's layout (<student>/<assignment>/) with the assignments {', '.join(names)}: "
+                        "choose one with --nbgrader ASSIGNMENT")
+    if names:
+        console.print(escape(f"{submissions} has nbgrader's layout (<student>/<assignment>/): grading its assignment {names[0]}"))
+    return names[0] if names else None
 
 
 def _exit(results: list[SubmissionResult], assignment: Assignment, fail_under: float | None, console: Console) -> Exit:
@@ -276,7 +294,7 @@ def _run(args: argparse.Namespace, assignment: Assignment, seed: str, store: Sto
             args.submissions,
             assignment,
             Options(seed=seed, timeout=args.timeout, jobs=args.jobs, limits=Limits(memory=args.memory, disk=args.disk), executor=args.executor,
-                    scheduler=args.scheduler, notebooks=args.notebooks),
+                    scheduler=args.scheduler, notebooks=args.notebooks, nbgrader=args.nbgrader),
             on_start=lambda count: progress.update(task, total=count, refresh=True),
             progress=advance,
             store=store,

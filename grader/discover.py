@@ -30,12 +30,15 @@ class NotebookError(ValueError):
     """A file that cannot be read as a Jupyter notebook; the message says why."""
 
 
-def discover(root: Path, scratch: Path) -> list[Submission]:
-    """Every submission under `root` (a folder, or one notebook or zip: a class of one), sorted by
+def discover(root: Path, scratch: Path, nbgrader: str | None = None) -> list[Submission]:
+    """Every submission under `root` (a folder, or one notebook or zip: a class of one; with
+    `nbgrader`, that assignment's folder of each student of nbgrader's submitted/ folder), sorted by
     student id; zip archives are unpacked into `scratch`."""
     found: dict[str, list[Submission]] = {}
-    for index, entry in enumerate(entries(root)[0]):
-        if entry.is_symlink():
+    for index, entry in enumerate(entries(root, nbgrader)[0]):
+        if nbgrader:
+            sub = _from_folder(student_id(entry.parent.name), entry, entry.parent)
+        elif entry.is_symlink():
             sub = Submission(student_id(entry.stem), None, error=f"{shown(entry.name)} is a link, not a submission: hand in the file itself")
         elif entry.is_dir():
             sub = _from_folder(student_id(entry.name), entry, entry)
@@ -47,10 +50,18 @@ def discover(root: Path, scratch: Path) -> list[Submission]:
     return [subs[0] if len(subs) == 1 else _ambiguous(sid, subs) for sid, subs in sorted(found.items())]
 
 
-def entries(root: Path) -> tuple[list[Path], list[Path]]:
+def entries(root: Path, nbgrader: str | None = None) -> tuple[list[Path], list[Path]]:
     """What `root` holds that is a submission (a notebook, a folder, a zip archive, or a link named as
     one, which is refused), and what is skipped (any other file); dotfiles, checkpoints and macOS
-    archive litter are neither. A notebook or zip given itself is the one submission of its class."""
+    archive litter are neither. A notebook or zip given itself is the one submission of its class.
+    With `nbgrader` (nbgrader's submitted/<student>/<assignment>/ layout), each student's folder of
+    that assignment; students without one are skipped."""
+    if nbgrader:
+        if not root.is_dir():
+            raise FileNotFoundError(f"no submissions at {root}: it is not a folder of nbgrader's layout (submitted/<student>/<assignment>/)")
+        students = [e for e in sorted(root.iterdir()) if e.is_dir() and not e.is_symlink() and not _hidden(e.name)]
+        submitted = [s for s in students if (s / nbgrader).is_dir() and not (s / nbgrader).is_symlink()]
+        return [s / nbgrader for s in submitted], [s for s in students if s not in submitted]
     if root.is_file() and root.suffix in SUBMISSION_SUFFIXES:
         return [root.resolve()], []  # the instructor's own argument: a link to a notebook is that notebook
     if not root.is_dir():
@@ -69,6 +80,25 @@ def entries(root: Path) -> tuple[list[Path], list[Path]]:
         else:
             skipped.append(entry)
     return taken, skipped
+
+
+def nbgrader_assignments(root: Path) -> list[str]:
+    """The assignments of nbgrader's submitted/<student>/<assignment>/ layout, when `root` has it
+    (every student's folder holds folders and no notebook; an assignment's folder holds a notebook and
+    the `timestamp.txt` nbgrader writes on submission, which tells it from a folder submission that
+    keeps its notebook in a subfolder); else []."""
+    if not root.is_dir():
+        return []
+    students = [e for e in root.iterdir() if not _hidden(e.name)]
+    if not students or not all(e.is_dir() and not e.is_symlink() for e in students):
+        return []
+    names: set[str] = set()
+    for folder in students:
+        inner = [e for e in folder.iterdir() if not _hidden(e.name)]
+        if any(e.suffix == ".ipynb" for e in inner):
+            return []
+        names |= {e.name for e in inner if e.is_dir() and not e.is_symlink() and (e / "timestamp.txt").is_file() and any(e.glob("*.ipynb"))}
+    return sorted(names)
 
 
 def student_id(name: str) -> str:

@@ -94,6 +94,7 @@ class Options:
     executor: str = "fork"  # a name of `grader.executors.EXECUTORS`
     scheduler: str | None = None  # a Dask scheduler's address: grade on that cluster
     notebooks: bool = False  # also return each student's notebook with its outputs and feedback cells
+    nbgrader: str | None = None  # the submissions are nbgrader's submitted/<student>/<assignment>/: grade this assignment
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def grade_all(
     for exercise in assignment.exercises:
         plan(exercise)  # a spec whose trials cannot discriminate stops here; forked workers inherit the plans
     with scratch(), tempfile.TemporaryDirectory(prefix="grader-unzip-") as unzipped:
-        subs = discover(submissions, Path(unzipped))
+        subs = discover(submissions, Path(unzipped), options.nbgrader)
         on_start(len(subs))
         keys = [store.key(sub, assignment, options) if store else None for sub in subs]
         graded = Graded([], keys, store)

@@ -266,3 +266,33 @@ def test_with_a_store_memory_keeps_summaries_and_reports_read_full_results_back(
     again = grade_all(tmp_path / "subs", load(TINY), Options(seed=2, jobs=2), store=store)
     assert again.reused == 2 and [r.trials for r in again] == [r.trials for r in graded]
     store.close()
+
+
+def test_nbgrader_submitted_folders_with_several_assignments_per_student(tmp_path):
+    """nbgrader's post-collect layout, submitted/<student>/<assignment>/ with its timestamp.txt: the
+    layout is found, the assignment chosen by name (asked for when there are several), students
+    without it listed; a class of folder submissions that keep a notebook in a subfolder is not it."""
+    submitted = tmp_path / "course" / "submitted"
+    for sid, assignments in {"ada": ["ps1", "ps2"], "bea": ["ps1"], "cyd": ["ps2"]}.items():
+        for name in assignments:
+            extra = () if (sid, name) != ("bea", "ps1") else ("def relu_forward(a):\n    return a",)
+            notebook(submitted / sid / name / f"{name}.ipynb", *extra)
+            (submitted / sid / name / "timestamp.txt").write_text("2026-11-27 10:00:00.000000 UTC")
+    both = grader_cli("run", "course/submitted", "--out", "o1", "--seed", "2", "--assignment", str(TINY), cwd=tmp_path)
+    assert both.returncode == 2 and "with the assignments ps1, ps2: choose one with --nbgrader ASSIGNMENT" in " ".join(both.stderr.split())
+    ps1 = grader_cli("run", "course/submitted", "--nbgrader", "ps1", "--out", "o1", "--seed", "2", "--assignment", str(TINY), cwd=tmp_path)
+    assert ps1.returncode == 0, ps1.stderr
+    assert "1 student(s) have no ps1 folder: cyd" in " ".join(ps1.stderr.split())
+    grades = pd.read_csv(tmp_path / "o1" / "grades.csv").set_index("student_id")
+    assert list(grades.index) == ["ada", "bea"] and grades.loc["ada", "total"] == 1 and grades.loc["bea", "total"] == 0
+    only = tmp_path / "only"
+    notebook(only / "ada" / "ps2" / "ps2.ipynb")
+    (only / "ada" / "ps2" / "timestamp.txt").write_text("t")
+    found = grader_cli("run", "only", "--out", "o2", "--seed", "2", "--assignment", str(TINY), cwd=tmp_path)
+    assert found.returncode == 0 and "nbgrader's layout (<student>/<assignment>/): grading its assignment ps2" in " ".join(found.stderr.split())
+    folders = tmp_path / "folders"  # our own layout: <student>/ holding its notebook in a subfolder, no timestamp.txt
+    notebook(folders / "ada" / "work" / "a.ipynb")
+    notebook(folders / "bea" / "mine" / "b.ipynb")
+    plain = grader_cli("run", "folders", "--out", "o3", "--seed", "2", "--assignment", str(TINY), cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    assert "nbgrader" not in plain.stderr and list(pd.read_csv(tmp_path / "o3" / "grades.csv").student_id) == ["ada", "bea"]
