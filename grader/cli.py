@@ -29,8 +29,9 @@ from grader.authoring.validate import SEEDS, validate
 from grader.discover import entries, nbgrader_assignments, shown
 from grader.executors import EXECUTORS
 from grader.executors.sandbox import MAX_SLOTS, detect
-from grader.model import ExerciseStatus, Limits, Options, RunStatus, SubmissionResult
+from grader.model import ExerciseStatus, Limits, LmsExport, Options, RunStatus, SubmissionResult
 from grader.reports.gradescope import write_gradescope
+from grader.reports.lms import RosterError, read_roster, unmatched
 from grader.reports.write import write_reports
 from grader.run import Graded, grade_all
 from grader.scoring.score import percent, points
@@ -122,6 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--nbgrader", metavar="ASSIGNMENT",
                      help="SUBMISSIONS is nbgrader's submitted/ folder (<student>/<assignment>/): grade that assignment of each "
                           "student (found by itself when the folder holds one assignment)")
+    run.add_argument("--roster", type=Path, metavar="CSV",
+                     help="the LMS's list of students: a Canvas gradebook export (lms.csv then has a row per student on it) or a "
+                          "Moodle grading worksheet (moodle.csv is that worksheet with the grades filled in)")
+    run.add_argument("--roster-key", metavar="COLUMN", help="the roster's column that holds the submissions' ids "
+                     "(default: SIS Login ID for Canvas; Identifier for Moodle, matched to Moodle's submission folder names)")
+    run.add_argument("--lms-column", metavar="NAME", help="lms.csv's score column: an existing Canvas assignment as Canvas names it, "
+                     "e.g. 'Backprop by hand (12345)' (default: '<title> (points)', which Canvas makes a new assignment)")
+    run.add_argument("--missing", choices=["blank", "zero"], default="blank",
+                     help="what a student on the roster without a submission gets in the LMS files (default: blank)")
     run.add_argument("--fail-under", type=_percent, metavar="PERCENT",
                      help="exit with code 3 when a submission scores below PERCENT of the points (for CI pipelines)")
     run.add_argument("--scheduler", help="grade on a Dask cluster: its scheduler's address, e.g. tcp://10.0.0.5:8786 (pip install -e '.[dask]')")
@@ -176,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(sandbox.describe())
         if args.strict and not all(sandbox.layers.values()):
             raise SpecError("--strict: not every sandbox layer is available here (see above)")
+        export = LmsExport(read_roster(args.roster, args.roster_key) if args.roster else None, args.lms_column, args.missing)
         args.nbgrader = args.nbgrader or _nbgrader_layout(args.submissions, console)
         found, skipped = entries(args.submissions, args.nbgrader)
         if skipped and args.nbgrader:
@@ -203,10 +214,13 @@ def main(argv: list[str] | None = None) -> int:
                 write_gradescope(next(iter(graded)), assignment, args.out, time.monotonic() - started)
             if graded.reused:
                 console.print(f"{graded.reused} result(s) reused from an earlier run with the same seed (--fresh grades all again)")
-            write_reports(graded, assignment, args.out, seed, [args.format] if args.format == "json" else ["reports"])
+            write_reports(graded, assignment, args.out, seed, [args.format] if args.format == "json" else ["reports"], export)
+            if export.roster is not None and (strangers := unmatched(graded.summaries, export.roster)):
+                console.print(escape(f"warning: {len(strangers)} submission(s) match no student of the roster ({export.roster.key}), "
+                                     f"so the LMS files leave them out: {', '.join(strangers[:20])}{' …' if len(strangers) > 20 else ''}"))
         finally:
             store.close()
-    except (SpecError, OSError) as exc:
+    except (SpecError, OSError, RosterError) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         return Exit.USAGE
     except ModuleNotFoundError as exc:
@@ -217,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         return Exit.INTERRUPTED
     _summary(graded.summaries, assignment, Console())
     extra = ", grades.json" if args.format == "json" else ", results.json" if args.format == "gradescope" else ""
+    extra += ", moodle.csv" if export.roster is not None and export.roster.kind == "moodle" else ""
     console.print(escape(f"Reports written to {args.out}/ (index.html, grades.csv, exercises.csv, trials.csv, lms.csv{extra}, feedback/); seed {seed}"))
     return _exit(graded.summaries, assignment, args.fail_under, console)
 

@@ -98,6 +98,27 @@ class Options:
 
 
 @dataclass(frozen=True)
+class Roster:
+    """An LMS's own list of students, as text: a Canvas gradebook export or a Moodle grading worksheet."""
+
+    kind: str  # "canvas" or "moodle"
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    key: str  # the column that holds the id of each student's submission
+
+
+@dataclass(frozen=True)
+class LmsExport:
+    """How the LMS files are written: with a roster, a row per student on it, the score in `column`
+    (Canvas: an existing assignment's "Name (id)" column); students without a submission get a
+    blank or 0 (`missing`)."""
+
+    roster: Roster | None = None
+    column: str | None = None
+    missing: str = "blank"  # or "zero"
+
+
+@dataclass(frozen=True)
 class Submission:
     """One student's submission, as discovered: its notebook and files, or why it has none."""
 

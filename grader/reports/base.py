@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from grader.model import SubmissionResult
+from grader.model import LmsExport, SubmissionResult
 from grader.spec import Assignment
 
 FORMULA = ("=", "+", "-", "@", "\t", "\r")  # how a spreadsheet cell that it would run as a formula begins
@@ -37,6 +37,9 @@ class StreamedReport(ABC):
 
 class SummaryReport(ABC):
     names: tuple[str, ...] = ()
+
+    def __init__(self, export: LmsExport = LmsExport()) -> None:
+        self.export = export  # for the LMS files: the roster, the column, students without a submission
 
     @abstractmethod
     def write(self, staging: Path, summaries: list[SubmissionResult], assignment: Assignment, seed: int | str) -> None:

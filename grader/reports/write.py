@@ -23,11 +23,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from grader.model import SubmissionResult
+from grader.model import LmsExport, SubmissionResult
 from grader.reports.base import StreamedReport, SummaryReport
 from grader.reports.classjson import ClassJson
 from grader.reports.feedback import Feedback
-from grader.reports.lms import Lms
+from grader.reports.lms import Lms, Moodle
 from grader.reports.overview import Overview
 from grader.reports.tables import Tables
 from grader.run import Graded
@@ -48,15 +48,19 @@ BLOCK = 100  # submissions whose rows go to pandas at once
 
 
 def write_reports(results: Graded | Sequence[SubmissionResult], assignment: Assignment, out: Path, seed: int | str,
-                  formats: Sequence[str] = ("reports",)) -> None:
-    """Every report of REPORTS and of the `formats` asked for, into `out`: each complete, or absent."""
+                  formats: Sequence[str] = ("reports",), export: LmsExport = LmsExport()) -> None:
+    """Every report of REPORTS and of the `formats` asked for, into `out`: each complete, or absent;
+    with a Moodle roster, moodle.csv too."""
     reports = REPORTS + [report for name in formats for report in FORMATS[name]]
+    if export.roster is not None and export.roster.kind == "moodle":
+        reports.append(Moodle)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     summaries = results.summaries if isinstance(results, Graded) else [r.summary() for r in results]
     try:
         with ProcessPoolExecutor(1, multiprocessing.get_context("fork"), initializer=die_with, initargs=(os.getpid(),)) as pool:
-            aside = pool.submit(_write_summaries, [r for r in reports if issubclass(r, SummaryReport)], staging, summaries, assignment, seed)
+            aside = pool.submit(_write_summaries, [r for r in reports if issubclass(r, SummaryReport)], staging, summaries, assignment, seed,
+                                export)
             streamed = [report(staging, assignment, seed) for report in reports if issubclass(report, StreamedReport)]
             try:
                 for block in _blocks(results):
@@ -76,9 +80,9 @@ def write_reports(results: Graded | Sequence[SubmissionResult], assignment: Assi
 
 
 def _write_summaries(reports: list[type[SummaryReport]], staging: Path, summaries: list[SubmissionResult], assignment: Assignment,
-                     seed: int | str) -> None:
+                     seed: int | str, export: LmsExport) -> None:
     for report in reports:
-        report().write(staging, summaries, assignment, seed)
+        report(export).write(staging, summaries, assignment, seed)
 
 
 def _blocks(results: Iterable[SubmissionResult]) -> Iterator[list[SubmissionResult]]:
