@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     gradescope_cmd.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per cell and per call (default: 10)")
     gradescope_cmd.add_argument("--budget", type=_seconds, default=540.0,
                                 help="seconds for a whole submission, under Gradescope's limit (default: 540, for its 600)")
-    gradescope_cmd.add_argument("--memory", type=_size("memory", 64), default=2**30, help="memory cap per notebook (default: 1G)")
+    gradescope_cmd.add_argument("--memory", type=_size("memory", 64), default=512 * 2**20, help="memory cap per notebook (default: 512M)")
     gradescope_cmd.add_argument("--disk", type=_size("disk", 16), default=64 * 2**20, help="disk quota per notebook (default: 64M)")
     validate_cmd = commands.add_parser("validate", help="check that an assignment's solution, template, bundle and references agree",
                                        epilog=EXAMPLES["validate"], **described)
@@ -196,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
                                  f"{', '.join(shown(p.name) for p in skipped)}"))
         if not found:
             raise FileNotFoundError(f"nothing to grade in {args.submissions}: no notebook (.ipynb), folder or zip archive")
+        if args.format == "gradescope" and len(found) != 1:
+            raise SpecError(f"--format gradescope grades one submission; {args.submissions} holds {len(found)} "
+                            "(on Gradescope itself, use the autograder that `grader gradescope` builds)")
         seed = args.seed or os.environ.get(SEED_VARIABLE)
         if not seed:
             seed, drawn = folder_seed(args.out)
@@ -209,8 +212,6 @@ def main(argv: list[str] | None = None) -> int:
                 store.clear()
             graded = _run(args, assignment, seed, store, console)
             if args.format == "gradescope":
-                if len(graded) != 1:
-                    raise SpecError(f"--format gradescope grades one submission; {args.submissions} holds {len(graded)}")
                 write_gradescope(next(iter(graded)), assignment, args.out, time.monotonic() - started)
             if graded.reused:
                 console.print(f"{graded.reused} result(s) reused from an earlier run with the same seed (--fresh grades all again)")

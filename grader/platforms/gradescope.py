@@ -85,7 +85,7 @@ class Config:
     notebook: str  # the file name students are asked to submit, which picks one among several
     timeout: float = 10.0  # seconds per cell and per call
     budget: float = 540.0  # seconds for the whole submission: Gradescope's default limit is 600
-    memory: int = 1 * 2**30  # bytes of address space per process (Gradescope's default container holds 768 MB)
+    memory: int = 512 * 2**20  # bytes of address space per process: under the 768 MB of Gradescope's default container
     disk: int = 64 * 2**20
 
 
