@@ -296,3 +296,21 @@ def test_nbgrader_submitted_folders_with_several_assignments_per_student(tmp_pat
     plain = grader_cli("run", "folders", "--out", "o3", "--seed", "2", "--assignment", str(TINY), cwd=tmp_path)
     assert plain.returncode == 0, plain.stderr
     assert "nbgrader" not in plain.stderr and list(pd.read_csv(tmp_path / "o3" / "grades.csv").student_id) == ["ada", "bea"]
+
+
+def test_the_readmes_ci_recipe_runs_as_written(tmp_path):
+    """The grading step of the README's GitHub Actions recipe, run as the job would run it: a
+    correct notebook passes the job, the untouched template fails it (exit code 3), and grades.json
+    is left for the artifacts."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    step = next(line.strip().removeprefix("- run: ") for line in readme.splitlines() if "- run: grader run" in line)
+    assert step.startswith("grader run backprop.ipynb") and "--fail-under" in step
+    env = {k: v for k, v in os.environ.items() if k != "GRADER_SEED"} | {"GRADER_SEED": "31337"}
+    for source, code in ((BACKPROP / "solution.ipynb", 0), (BACKPROP / "student.ipynb", 3)):
+        repo = tmp_path / source.stem
+        repo.mkdir()
+        shutil.copy(source, repo / "backprop.ipynb")
+        done = subprocess.run([sys.executable, "-m", "grader.cli", *step.split()[1:]], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == code, done.stderr
+        doc = json.loads((repo / "reports" / "grades.json").read_text())
+        assert doc["seed"] == "31337" and [s["student_id"] for s in doc["students"]] == ["backprop"]
