@@ -2,8 +2,8 @@
 cannot keep up with. Imported only when a scheduler is given; needs `pip install -e '.[dask]'`.
 
 Each task grades one submission exactly as a local worker does (same executor, same sandbox), on
-whichever Dask worker runs it. The task carries the notebook's files and the spec's text, so the
-workers need the grader installed but none of the client's files. Results come back to the client,
+whichever Dask worker runs it. The task carries the notebook's files and the assignment's (its spec
+and its own modules), so the workers need the grader installed but none of the client's files. Results come back to the client,
 which commits them to its store as they arrive. Dask retries a task whose worker died on another
 worker; a submission that kills `distributed.scheduler.allowed-failures` workers is marked as
 crashed and not retried again.
@@ -26,7 +26,7 @@ from grader.executors.base import Executor
 from grader.executors.sandbox import claim_slot, detect
 from grader.grading import grade, not_run
 from grader.model import Options, RunStatus, Submission, SubmissionResult
-from grader.spec import Assignment, load
+from grader.spec import Assignment, assignment_files, load
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def grade_on_cluster(
     handle: Callable[[SubmissionResult], None],
 ) -> None:
     """Grade `subs` on the cluster, calling `handle(result)` in this process as each one arrives."""
-    spec = (assignment.path / "assignment.toml").read_text(encoding="utf-8")
+    spec = assignment_files(assignment)
     for sub in subs:
         if sub.notebook is None:  # nothing to send: its error is known here
             handle(not_run(sub.student_id, assignment, RunStatus.ERROR, sub.error))
@@ -95,20 +95,22 @@ def _executor(options: Options) -> Executor:
     return _local.executor
 
 
-def _assignment(name: str, spec: str) -> Assignment:
-    """The spec, written once per worker process into a folder of the same name, and loaded."""
+def _assignment(name: str, spec: dict[str, bytes]) -> Assignment:
+    """The assignment's files (its spec and its own modules), written once per worker process into a
+    folder of the same name, and loaded."""
     cache = getattr(_local, "specs", None) or {}
     _local.specs = cache
-    digest = hashlib.sha256(spec.encode()).hexdigest()
+    digest = hashlib.sha256(b"\0".join(k.encode() + b"\0" + v for k, v in sorted(spec.items()))).hexdigest()
     if digest not in cache:
         folder = Path(tempfile.mkdtemp(prefix="grader-spec-")) / name
-        folder.mkdir()
-        (folder / "assignment.toml").write_text(spec, encoding="utf-8")
+        for relative, data in spec.items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_bytes(data)
         cache[digest] = load(folder)
     return cache[digest]
 
 
-def grade_parcel(parcel: Parcel, name: str, spec: str, options: Options) -> SubmissionResult:
+def grade_parcel(parcel: Parcel, name: str, spec: dict[str, bytes], options: Options) -> SubmissionResult:
     """The task: one submission, graded on a Dask worker as a local worker would grade it."""
     assignment = _assignment(name, spec)
     with tempfile.TemporaryDirectory(prefix="grader-parcel-") as tmp:

@@ -8,9 +8,13 @@ documents every field.
 
 from __future__ import annotations
 
+import difflib
 import functools
+import hashlib
 import importlib
+import importlib.util
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +34,11 @@ ASSIGNMENTS = _builtin()
 SCORING = ("proportional", "all_or_nothing")
 VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's, for an exercise's result
 _ARG = re.compile(r"^\s*(\w+)\s*\(([^()]*)\)\s*$")
+TOP_FIELDS = ("title", "convention", "public_seed", "batch", "dims", "defaults", "hints", "exercises")
+EXERCISE_FIELDS = ("id", "function", "args", "reference", "output", "reference_output", "outputs", "points", "trials", "rtol", "atol",
+                   "scoring", "visibility", "dims")
+DEFAULT_FIELDS = ("function", "reference", "output", "reference_output", "outputs", "points", "trials", "rtol", "atol", "scoring",
+                  "visibility")
 
 
 class SpecError(ValueError):
@@ -91,7 +100,12 @@ class Exercise:
     def expected(self, args: dict[str, Any]) -> Any:
         if self.reference is None:
             raise SpecError(f"exercise '{self.id}' has no reference callable here")
-        return _select(self.reference(*args.values()), self.reference_output)
+        value = self.reference(*args.values())
+        if self.reference_output is not None and not (isinstance(value, (tuple, list)) and self.reference_output < len(value)):
+            got = f"{len(value)} values" if isinstance(value, (tuple, list)) else f"a {type(value).__name__}"
+            raise SpecError(f"exercise '{self.id}': reference_output = {self.reference_output}, but its reference "
+                            f"{self.reference_name} returns {got}")
+        return _select(value, self.reference_output)
 
     @property
     def graded_name(self) -> str:
@@ -133,7 +147,13 @@ def load(name_or_path: str | Path) -> Assignment:
 
 def _assignment(data: dict[str, Any], toml: Path) -> Assignment:
     where = str(toml)
+    _known(data, TOP_FIELDS, f"{where}: field", "the spec")
     defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise SpecError(f"{where}: [defaults] must be a table, e.g. [defaults] points = 2")
+    _known(defaults, DEFAULT_FIELDS, f"{where}: [defaults] field", "[defaults]")
+    if not isinstance(data.get("exercises", []), list) or not all(isinstance(e, dict) for e in data.get("exercises", [])):
+        raise SpecError(f"{where}: exercises must be [[exercises]] tables")
     dims = {k: _range(v, f"{where}: dims.{k}") for k, v in data.get("dims", {}).items()}
     hints = data.get("hints", {})
     if not (isinstance(hints, dict) and all(isinstance(v, dict) and all(isinstance(t, str) for t in v.values()) for v in hints.values())):
@@ -141,7 +161,7 @@ def _assignment(data: dict[str, Any], toml: Path) -> Assignment:
     batch = data.get("batch", "B")
     if not isinstance(batch, str) or not batch.isidentifier():
         raise SpecError(f"{where}: batch must name a dimension, e.g. batch = \"B\", got {batch!r}")
-    exercises = [_exercise(e, defaults, dims, hints, batch, where) for e in data.get("exercises", [])]
+    exercises = [_exercise(e, defaults, dims, hints, batch, where, toml.parent) for e in data.get("exercises", [])]
     if not exercises:
         raise SpecError(f"{where}: no [[exercises]]")
     ids = [e.id for e in exercises]
@@ -159,12 +179,13 @@ def _assignment(data: dict[str, Any], toml: Path) -> Assignment:
 
 def _exercise(
     data: dict[str, Any], defaults: dict[str, Any], dims: dict[str, tuple[int, int]], hints: dict[str, dict[str, str]], batch: str,
-    where: str,
+    where: str, folder: Path,
 ) -> Exercise:
     ex_id = data.get("id")
     if not isinstance(ex_id, str) or not ex_id.isidentifier():
         raise SpecError(f"{where}: every exercise needs an id that is a name, got {ex_id!r}")
     where = f"{where}: exercise '{ex_id}'"
+    _known(data, EXERCISE_FIELDS, f"{where}: field", "an exercise")
     field = {**defaults, **data}
     own_dims = dims | {k: _range(v, f"{where}: dims.{k}") for k, v in data.get("dims", {}).items()}
     args = _args(data.get("args"), own_dims, where)
@@ -174,15 +195,22 @@ def _exercise(
     reference_name = field.get("reference")
     if not isinstance(reference_name, str):
         raise SpecError(f"{where}: reference is missing (e.g. reference = \"reference:linear.backward\")")
+    outputs = field.get("outputs", [function])
+    if not (isinstance(outputs, list) and outputs and all(isinstance(o, str) and o for o in outputs)):
+        raise SpecError(f"{where}: outputs must name the function's return values, e.g. outputs = [\"dL_dh\", \"dL_dW\", \"dL_db\"]")
+    output = _index(field.get("output"), f"{where}: output")
+    if output is not None and output >= len(outputs):
+        raise SpecError(f"{where}: output = {output}, but outputs names {len(outputs)} return value(s) ({', '.join(outputs)}): "
+                        "output picks one of them, from 0")
     return Exercise(
         id=ex_id,
         function=function,
         args=args,
-        reference=resolve(reference_name, where),
+        reference=resolve(reference_name, where, folder),
         reference_name=reference_name,
-        output=_index(field.get("output"), f"{where}: output"),
+        output=output,
         reference_output=_index(field.get("reference_output"), f"{where}: reference_output"),
-        outputs=tuple(str(o) for o in field.get("outputs", [function])),
+        outputs=tuple(outputs),
         points=_positive(field.get("points", 1), f"{where}: points"),
         trials=int(_positive(field.get("trials", 5), f"{where}: trials")),
         rtol=_positive(field.get("rtol", 1e-4), f"{where}: rtol"),
@@ -214,18 +242,66 @@ def _args(data: Any, dims: dict[str, tuple[int, int]], where: str) -> Args:
     return args
 
 
-def resolve(name: str, where: str = "reference") -> Callable[..., Any]:
-    """`module:attr.attr` (e.g. `reference:linear.backward`) as a callable."""
+def assignment_files(assignment: Assignment) -> dict[str, bytes]:
+    """What another machine needs to load the assignment: its spec and its own Python files."""
+    folder = assignment.path
+    files = [folder / "assignment.toml", *(p for p in sorted(folder.rglob("*.py")) if "__pycache__" not in p.parts)]
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in files}
+
+
+def _known(table: dict[str, Any], fields: tuple[str, ...], where: str, what: str) -> None:
+    """Refuse a field the spec does not know (a misspelling would be silently ignored), naming the
+    closest known one."""
+    for key in table:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SpecError(f"{where} {key!r} is not one the grader knows{hint}; the fields of {what} are {', '.join(fields)}")
+
+
+def resolve(name: str, where: str = "reference", folder: Path | None = None) -> Callable[..., Any]:
+    """`module:attr.attr` (e.g. `reference:linear.backward`) as a callable. A module that is a file of
+    the assignment's `folder` (`myref:tanh_forward` with myref.py beside assignment.toml) is loaded
+    from there, in every command and on every machine the folder travels to, with no PYTHONPATH."""
     module_name, _, attrs = name.partition(":")
     try:
-        target: Any = importlib.import_module(module_name)
+        target: Any = _module(module_name, folder)
         for attr in attrs.split("."):
             target = getattr(target, attr)
     except (ImportError, AttributeError, ValueError) as exc:
         raise SpecError(f"{where}: reference {name!r} cannot be found ({exc})") from None
+    except Exception as exc:  # the instructor's module itself fails on import
+        raise SpecError(f"{where}: reference {name!r}: its module raised {type(exc).__name__}: {exc} on import") from None
     if not callable(target):
         raise SpecError(f"{where}: reference {name!r} is not callable")
     return target
+
+
+def _module(name: str, folder: Path | None) -> Any:
+    """The module `name`: the assignment folder's own (its file, or its package) before any installed
+    one, loaded under a name of its folder's own, so two assignments' `myref` never meet; while it
+    runs, the folder is on sys.path, so it may import its sibling files."""
+    top = name.split(".")[0]
+    if folder is None or not ((folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file()):
+        return importlib.import_module(name)
+    alias = f"_assignment_{hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]}_{name}"
+    if alias in sys.modules:
+        return sys.modules[alias]
+    path = folder / (f"{name.replace('.', '/')}.py" if (folder / f"{name.replace('.', '/')}.py").is_file() else f"{name.replace('.', '/')}/__init__.py")
+    spec = importlib.util.spec_from_file_location(alias, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[alias] = module
+    sys.path.insert(0, str(folder))
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[alias]
+        raise
+    finally:
+        sys.path.remove(str(folder))
+    return module
 
 
 def _select(value: Any, index: int | None) -> Any:

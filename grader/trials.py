@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
+import traceback
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -32,6 +34,7 @@ PROBES = 16  # draws per parity that decide which mistakes apply and which dimen
 MIN_SHARE = 0.25  # of the probe draws that must discriminate: below that, the spec is refused
 MAX_ATTEMPTS = 100  # draws of a trial with its size-1 dimension, then as many without it
 
+_GRADER = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the grader's own frames, left out of a reference's traceback
 Key = tuple[tuple[Any, ...], str, str]  # (where in the answer, mistake code, detail)
 OP_ENTRIES = [(op, code, vjp) for op, codes in OP_MISTAKES.items() for code, vjp in codes.items()]  # (op name, code, its VJP)
 
@@ -93,7 +96,22 @@ def draw_trial(
     dims = draw_dims(exercise, forced, rng)
     args = _draw(exercise.args, dims, index, rng)
     batched = any(a.dim == exercise.batch and (not a.optional or index % 2 == 1) for a in exercise.axes)
-    return Trial(index, args, exercise.expected(args), dims[exercise.batch] if batched else None)
+    return Trial(index, args, answer(exercise, args), dims[exercise.batch] if batched else None)
+
+
+def answer(exercise: Exercise, args: dict[str, Any]) -> Any:
+    """The reference's answer; a reference that raises is the instructor's error, said with the
+    exercise, the arguments' shapes and the reference's own frames (not the grader's)."""
+    try:
+        return exercise.expected(args)
+    except SpecError:
+        raise
+    except Exception as exc:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_GRADER)]
+        shown = "".join(traceback.format_list(frames)).rstrip()
+        shapes = " ".join(f"{name}={np.shape(value)}" for name, value in flat(args))
+        raise SpecError(f"exercise {exercise.id}: its reference {exercise.reference_name} raised {type(exc).__name__}: {exc} "
+                        f"on arguments {shapes}" + (f"\n{shown}" if shown else "")) from None
 
 
 def draw_dims(exercise: Exercise, forced: str | None, rng: np.random.Generator) -> dict[str, int]:
@@ -234,11 +252,7 @@ def plan(exercise: Exercise) -> Plan:
 
 
 def _probe(exercise: Exercise, index: int, attempt: int, forced: str | None) -> Trial:
-    try:
-        return draw_trial(exercise, "probe", forced or "", index, attempt, forced)
-    except Exception as exc:
-        raise SpecError(f"exercise {exercise.id}: reference {exercise.reference_name} fails on the spec's arguments: "
-                        f"{type(exc).__name__}: {exc}") from None
+    return draw_trial(exercise, "probe", forced or "", index, attempt, forced)
 
 
 def _share(trials: list[Trial], passed: list[set[Key]], mistakes: frozenset[Key], parity: int) -> float:

@@ -4,6 +4,7 @@ when a worker is killed mid-run; a submission that kills workers is marked, not 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import threading
 from pathlib import Path
@@ -14,7 +15,7 @@ distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 from distributed import LocalCluster, WorkerPlugin  # noqa: E402
 
-from grader.model import Options
+from grader.model import Options  # noqa: E402
 from grader.reports.write import write_reports  # noqa: E402
 from grader.run import grade_all  # noqa: E402
 from grader.spec import load  # noqa: E402
@@ -126,3 +127,20 @@ def test_without_a_scheduler_nothing_of_dask_is_imported(tmp_path):
             "print(code, any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.stdout.split()[-2:] == ["0", "False"], done.stderr
+
+
+def test_an_assignments_own_module_travels_with_the_task(cluster, tmp_path):
+    """A reference in the assignment folder's own module: the Dask workers, which have none of the
+    client's files, grade with it, as a local run does."""
+    folder = tmp_path / "mine"
+    shutil.copytree(Path(__file__).parent / "assignments" / "tiny", folder)
+    toml = folder / "assignment.toml"
+    toml.write_text(toml.read_text().replace('reference = "reference:relu.forward"', 'reference = "myref:relu_forward"'))
+    (folder / "myref.py").write_text("import numpy as np\nfrom helpers import clip\ndef relu_forward(a):\n    return clip(a)\n")
+    (folder / "helpers.py").write_text("import numpy as np\ndef clip(a):\n    return np.maximum(a, 0)\n")
+    notebook(tmp_path / "subs" / "ada.ipynb")
+    notebook(tmp_path / "subs" / "bob.ipynb", "def relu_forward(a):\n    return a")
+    assignment = load(folder)
+    local = {r.student_id: r.total for r in grade_all(tmp_path / "subs", assignment, Options(seed=2, jobs=1))}
+    remote = {r.student_id: r.total for r in grade_all(tmp_path / "subs", assignment, Options(seed=2, scheduler=cluster.scheduler_address))}
+    assert remote == local == {"ada": 1.0, "bob": 0.0}

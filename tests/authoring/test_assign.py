@@ -92,7 +92,9 @@ def test_validate_catches_inconsistent_argument_shapes(folder):
     spec = (folder / "assignment.toml").read_text().replace('W = "normal(n_in, n_out)", b = "normal(n_out)" }\noutputs = ["a"]', 'W = "normal(n_out, n_in)", b = "normal(n_out)" }\noutputs = ["a"]')
     (folder / "assignment.toml").write_text(spec)
     problems = validate(load(folder))
-    assert len(problems) == 1 and "exercise linear_forward: reference reference:linear.forward fails" in problems[0] and "W has shape" in problems[0]
+    assert len(problems) == 1 and "exercise linear_forward: its reference reference:linear.forward raised ValueError" in problems[0]
+    assert "W has shape" in problems[0] and "on arguments h=" in problems[0]
+    assert 'reference/ops.py", line' in problems[0] and "grader/" not in problems[0]  # the reference's own frames, not the grader's
 
 
 def test_a_new_exercise_needs_only_a_reference_op_and_a_few_lines_of_spec(tmp_path):
