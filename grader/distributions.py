@@ -1,21 +1,34 @@
 """How an argument's values are drawn: the distributions a spec names (`a = "nonzero(n)"`).
 
-Each is a function of a shape and a random generator that returns a float64 array of that shape;
-`DISTRIBUTIONS` maps the name a spec uses to it, and the spec is checked against these names when it
-is loaded. To add one: a function here and one line in `DISTRIBUTIONS`. Whatever it draws, the
-fair-grades rule holds (`grader.trials`): every trial must tell each catalogued mistake from the
-right answer, and a spec whose draws cannot is refused when it is loaded for grading.
+A spec writes `name(axes)` or `name[params](axes)`: `normal(B?, n)`, `uniform[-1, 1](n)`,
+`labels[k](B?)`. Each parameter is a number or one of the spec's dimensions, whose size in the
+trial it takes, so arguments that share a dimension agree (the labels of a batch are classes of the
+logits' `k`). `DISTRIBUTIONS` maps a name to its `Distribution`; a name with a colon
+(`mydists:spiky`) is an instructor's own, a function of the assignment folder's module (or any
+importable one) called as `draw(shape, rng, *params)`. To add one here: a function and one line in
+`DISTRIBUTIONS`. Whatever it draws, the fair-grades rule holds (`grader.trials`): every trial must
+tell each catalogued mistake from the right answer, and a spec whose draws cannot is refused.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
-KINK_MARGIN = 0.1  # `nonzero` values keep this far from 0, where relu's Θ(0) convention would matter
+KINK_MARGIN = 0.1  # `nonzero` and `positive` values keep this far from 0, where relu's Θ(0) convention (or a log) would matter
 
-Distribution = Callable[[tuple[int, ...], np.random.Generator], np.ndarray]
+
+def _any(*params: float) -> str:
+    return ""
+
+
+@dataclass(frozen=True)
+class Distribution:
+    draw: Callable[..., np.ndarray]  # (shape, rng, *params) -> array of that shape
+    params: tuple[str, ...] = ()  # the names of its parameters, for messages
+    check: Callable[..., str] = _any  # why these (numeric) parameters cannot be used, or ""
 
 
 def normal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -34,7 +47,60 @@ def nonzero(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     return values
 
 
+def positive(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Values above KINK_MARGIN (the inputs of a log or a square root), spread over an order of magnitude."""
+    return np.abs(rng.standard_normal(shape)) + KINK_MARGIN
+
+
+def uniform(shape: tuple[int, ...], rng: np.random.Generator, low: float, high: float) -> np.ndarray:
+    return rng.uniform(low, high, shape)
+
+
+def labels(shape: tuple[int, ...], rng: np.random.Generator, k: float) -> np.ndarray:
+    """Integer classes 0 … k−1, of more than one class whenever there are two labels or more (labels
+    all alike would hide a sum over the wrong axis)."""
+    values = rng.integers(0, int(k), shape)
+    if values.size >= 2 and int(k) >= 2 and (values == values.flat[0]).all():
+        values.flat[0] = (values.flat[0] + 1) % int(k)
+    return values
+
+
+def onehot(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Rows of one 1 and 0s along the last axis (its size is the number of classes)."""
+    if not shape:
+        return np.ones(())
+    classes = labels(shape[:-1], rng, shape[-1])
+    return np.eye(shape[-1])[classes]
+
+
+def probabilities(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Rows on the simplex along the last axis: positive, summing to 1 (a softmax's outputs)."""
+    logits = rng.standard_normal(shape)
+    if not shape:
+        return np.ones(())
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def _range(low: float, high: float) -> str:
+    return "" if low < high else f"low ({low:g}) must be below high ({high:g})"
+
+
+def _classes(k: float) -> str:
+    return "" if float(k).is_integer() and k >= 1 else f"k must be a whole number of classes, at least 1 (got {k:g})"
+
+
 DISTRIBUTIONS: dict[str, Distribution] = {
-    "normal": normal,
-    "nonzero": nonzero,
+    "normal": Distribution(normal),
+    "nonzero": Distribution(nonzero),
+    "positive": Distribution(positive),
+    "uniform": Distribution(uniform, ("low", "high"), _range),
+    "labels": Distribution(labels, ("k",), _classes),
+    "onehot": Distribution(onehot),
+    "probabilities": Distribution(probabilities),
 }
+
+
+def own(draw: Callable[..., Any]) -> Distribution:
+    """An instructor's own distribution, a function `(shape, rng, *params)`, which checks nothing itself."""
+    return Distribution(draw, ("*",))

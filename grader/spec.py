@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from grader.distributions import DISTRIBUTIONS
+from grader.distributions import DISTRIBUTIONS, Distribution, own
 
 
 def _builtin() -> Path:
@@ -33,7 +33,8 @@ def _builtin() -> Path:
 ASSIGNMENTS = _builtin()
 SCORING = ("proportional", "all_or_nothing")
 VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's, for an exercise's result
-_ARG = re.compile(r"^\s*(\w+)\s*\(([^()]*)\)\s*$")
+_ARG = re.compile(r"^\s*([A-Za-z_][\w.]*(?::[\w.]+)?)\s*(?:\[([^\[\]]*)\])?\s*\(([^()]*)\)\s*$")
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 TOP_FIELDS = ("title", "convention", "public_seed", "batch", "dims", "defaults", "hints", "exercises")
 EXERCISE_FIELDS = ("id", "function", "args", "reference", "output", "reference_output", "outputs", "points", "trials", "rtol", "atol",
                    "scoring", "visibility", "dims")
@@ -53,13 +54,20 @@ class Axis:
 
 @dataclass(frozen=True)
 class Arg:
-    """How to draw one array argument: a distribution and a symbolic shape."""
+    """How to draw one array argument: a distribution, its parameters and a symbolic shape."""
 
     distribution: str
     axes: tuple[Axis, ...]
+    params: tuple[str | float, ...] = ()  # numbers, or dimensions whose sizes in the trial they take
+    source: Distribution = DISTRIBUTIONS["normal"]
 
     def __str__(self) -> str:
-        return f"{self.distribution}({', '.join(a.dim + '?' * a.optional for a in self.axes)})"
+        params = f"[{', '.join(p if isinstance(p, str) else f'{p:g}' for p in self.params)}]" if self.params else ""
+        return f"{self.distribution}{params}({', '.join(a.dim + '?' * a.optional for a in self.axes)})"
+
+    def draw(self, shape: tuple[int, ...], rng: Any, dims: dict[str, int]) -> Any:
+        """Values of this shape, the parameters that are dimensions taking their sizes in `dims`."""
+        return self.source.draw(shape, rng, *(dims[p] if isinstance(p, str) else p for p in self.params))
 
 
 Args = dict[str, "Arg | Args"]
@@ -188,7 +196,7 @@ def _exercise(
     _known(data, EXERCISE_FIELDS, f"{where}: field", "an exercise")
     field = {**defaults, **data}
     own_dims = dims | {k: _range(v, f"{where}: dims.{k}") for k, v in data.get("dims", {}).items()}
-    args = _args(data.get("args"), own_dims, where)
+    args = _args(data.get("args"), own_dims, where, folder)
     function = field.get("function", ex_id)
     if not isinstance(function, str) or not function.isidentifier():
         raise SpecError(f"{where}: function must be a Python name, got {function!r}")
@@ -223,23 +231,40 @@ def _exercise(
     )
 
 
-def _args(data: Any, dims: dict[str, tuple[int, int]], where: str) -> Args:
+def _args(data: Any, dims: dict[str, tuple[int, int]], where: str, folder: Path | None = None) -> Args:
     if not isinstance(data, dict) or not data:
         raise SpecError(f"{where}: args must be a table such as {{ h = \"normal(n_in)\" }}")
     args: Args = {}
     for name, value in data.items():
         if isinstance(value, dict):
-            args[name] = _args(value, dims, f"{where}: args.{name}")
-            continue
-        match = _ARG.match(str(value))
-        if not match or match.group(1) not in DISTRIBUTIONS:
-            raise SpecError(f"{where}: args.{name} = {value!r}; write e.g. \"normal(n_in, n_out)\" ({' or '.join(DISTRIBUTIONS)})")
-        axes = tuple(Axis(a.strip().rstrip("?"), a.strip().endswith("?")) for a in match.group(2).split(",") if a.strip())
-        unknown = [a.dim for a in axes if a.dim not in dims]
-        if unknown:
-            raise SpecError(f"{where}: args.{name} uses unknown dimension {unknown[0]!r}; known: {', '.join(dims)}")
-        args[name] = Arg(match.group(1), axes)
+            args[name] = _args(value, dims, f"{where}: args.{name}", folder)
+        else:
+            args[name] = _arg(value, dims, f"{where}: args.{name}", folder)
     return args
+
+
+def _arg(value: Any, dims: dict[str, tuple[int, int]], where: str, folder: Path | None) -> Arg:
+    """One argument: `name(axes)` or `name[params](axes)`, the name one of DISTRIBUTIONS or an
+    instructor's own (`module:function`)."""
+    match = _ARG.match(str(value))
+    known = ", ".join(f"{n}[{', '.join(d.params)}]" if d.params else n for n, d in DISTRIBUTIONS.items())
+    if not match or (":" not in match.group(1) and match.group(1) not in DISTRIBUTIONS):
+        raise SpecError(f"{where} = {value!r}; write e.g. \"normal(n_in, n_out)\" or \"labels[k](B?)\" (distributions: {known}; "
+                        "or your own, module:function)")
+    name, written, shape = match.groups()
+    source = own(resolve(name, where, folder)) if ":" in name else DISTRIBUTIONS[name]
+    axes = tuple(Axis(a.strip().rstrip("?"), a.strip().endswith("?")) for a in shape.split(",") if a.strip())
+    params = tuple(float(p) if _NUMBER.match(p) else p for p in (t.strip() for t in (written or "").split(",")) if p)
+    unknown = [a.dim for a in axes if a.dim not in dims] + [p for p in params if isinstance(p, str) and p not in dims]
+    if unknown:
+        raise SpecError(f"{where} uses unknown dimension {unknown[0]!r}; known: {', '.join(dims)}")
+    if source.params != ("*",) and len(params) != len(source.params):
+        raise SpecError(f"{where} = {value!r}: {name} takes {len(source.params)} parameter(s) in [...]"
+                        f"{' (' + ', '.join(source.params) + ')' if source.params else ''}, got {len(params)}")
+    why = source.check(*params) if params and all(isinstance(p, float) for p in params) else ""
+    if why:
+        raise SpecError(f"{where} = {value!r}: {why}")
+    return Arg(name, axes, params, source)
 
 
 def assignment_files(assignment: Assignment) -> dict[str, bytes]:

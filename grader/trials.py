@@ -24,7 +24,6 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from grader.distributions import DISTRIBUTIONS
 from grader.scoring.compare import Tolerance
 from grader.scoring.mistakes import MAX_PERMUTED_NDIM, OP_MISTAKES, from_inputs, orders, scalings, wrong_answers
 from grader.spec import Args, Exercise, SpecError
@@ -134,7 +133,7 @@ def _draw(args: Args, dims: dict[str, int], trial: int, rng: np.random.Generator
             out[name] = _draw(arg, dims, trial, rng)
             continue
         shape = tuple(dims[a.dim] for a in arg.axes if not a.optional or trial % 2 == 1)
-        out[name] = DISTRIBUTIONS[arg.distribution](shape, rng)
+        out[name] = arg.draw(shape, rng, dims)
     return out
 
 

@@ -49,7 +49,10 @@ def _fill(args: Args, dims: dict[str, int], optional: bool, values: Any) -> dict
             out[name] = _fill(arg, dims, optional, values)
         else:
             shape = tuple(dims[a.dim] for a in arg.axes if not a.optional or optional)
-            out[name] = np.array([next(values) for _ in range(int(np.prod(shape, dtype=int)))], dtype=np.float64).reshape(shape)
+            if arg.distribution in ("normal", "nonzero"):  # a few plain numbers, off relu's kink and of both signs
+                out[name] = np.array([next(values) for _ in range(int(np.prod(shape, dtype=int)))], dtype=np.float64).reshape(shape)
+            else:  # labels, one-hot rows, probabilities...: values of their own kind
+                out[name] = arg.draw(shape, np.random.default_rng(len(out)), dims)
     return out
 
 
