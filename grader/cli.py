@@ -29,15 +29,15 @@ from grader.authoring.validate import SEEDS, validate
 from grader.discover import entries, nbgrader_assignments, shown
 from grader.executors import EXECUTORS
 from grader.executors.sandbox import MAX_SLOTS, detect
-from grader.model import ExerciseStatus, Limits, LmsExport, Options, RunStatus, SubmissionResult
+from grader.model import ExerciseStatus, Limits, LmsExport, Options, Roster, RunStatus, SubmissionResult
 from grader.reports.gradescope import write_gradescope
-from grader.reports.lms import RosterError, read_roster, unmatched
+from grader.reports.lms import CANVAS, Matching, RosterError, matching, read_roster
 from grader.reports.write import write_reports
 from grader.run import Graded, grade_all
 from grader.scoring.score import percent, points
 from grader.selfcheck import report_check
 from grader.spec import Assignment, SpecError, load
-from grader.store import FILE as STORE, SEED_FILE, Store, folder_seed
+from grader.store import FILE as STORE, SEED, SEED_FILE, Store, folder_seed
 
 SEED_VARIABLE = "GRADER_SEED"
 SUMMARY_ROWS = 40  # a larger class's summary lists only those short of full marks
@@ -59,6 +59,7 @@ EXAMPLES = {
   grader check my_notebook.ipynb               self-check a notebook on the public trials
   grader assign assignments/backprop           write the student notebook and the handout folder
   grader validate assignments/backprop         check an assignment before handing it out
+  grader gradescope backprop                   build a Gradescope autograder zip
 
 exit codes: 0 every submission graded; 1 some not graded in full (error, crashed, timeout);
 2 usage error, nothing graded; 3 a score below --fail-under; 130 interrupted""",
@@ -74,7 +75,7 @@ exit codes: 0 every submission graded; 1 some not graded in full (error, crashed
   grader check my_notebook.ipynb
   grader check my_notebook.ipynb --bundle handout/selfcheck.bundle --timeout 30
 
-exit codes: 0 every exercise passes its public trials; 1 otherwise""",
+exit codes: 0 every exercise passes its public trials; 1 otherwise; 2 the notebook or the bundle cannot be read""",
     "assign": """examples:
   grader assign assignments/backprop           (solution.ipynb -> student.ipynb, selfcheck.bundle, handout/)
   grader assign my_course/week3 --force
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("submissions", type=Path,
                      help="folder of <student_id>.ipynb files, <student_id>/ folders or .zip archives; or one notebook or zip")
     run.add_argument("--assignment", default="backprop", help="built-in assignment name or path to an assignment folder (default: backprop)")
-    run.add_argument("--seed", help=f"grading seed (default: ${SEED_VARIABLE}; without either, the seed kept in the output folder, "
+    run.add_argument("--seed", metavar="TEXT", help=f"grading seed, 1 to 100 letters, digits, -, _ or . (default: ${SEED_VARIABLE}; without either, the seed kept in the output folder, "
                      "drawn at random on its first run)")
     run.add_argument("--timeout", type=_seconds, default=10.0, help="seconds allowed per cell and per function call (default: 10)")
     run.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     assign_cmd.add_argument("--force", action="store_true", help="overwrite a student notebook that was changed by hand")
     check_cmd = commands.add_parser("check", help="self-check one notebook on the public trials of the self-check bundle",
                                     epilog=EXAMPLES["check"], **described)
-    check_cmd.add_argument("notebook", type=Path)
+    check_cmd.add_argument("notebook", type=Path, help="the notebook to check, run as the grading runs it")
     check_cmd.add_argument("--bundle", type=Path, help=f"the self-check bundle (default: {BUNDLE} beside the notebook)")
     check_cmd.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per cell and per call (default: 10)")
     gradescope_cmd = commands.add_parser("gradescope", help="build a Gradescope autograder zip for an assignment",
@@ -187,6 +188,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.strict and not all(sandbox.layers.values()):
             raise SpecError("--strict: not every sandbox layer is available here (see above)")
         export = LmsExport(read_roster(args.roster, args.roster_key) if args.roster else None, args.lms_column, args.missing)
+        if args.lms_column is not None and args.lms_column.strip() in CANVAS:
+            raise SpecError(f"--lms-column {args.lms_column!r} is one of the columns Canvas matches students by ({', '.join(CANVAS)}): "
+                            "name the assignment's column, e.g. 'Backprop by hand (12345)'")
+        if export.roster is not None and export.roster.kind == "canvas" and args.lms_column and args.lms_column not in export.roster.columns:
+            console.print(escape(f"warning: the roster has no column {args.lms_column!r}, so Canvas will make it a new assignment "
+                                 f"(its assignments: {', '.join(c for c in export.roster.columns if c not in CANVAS) or 'none'})"))
+        if args.nbgrader is not None and (Path(args.nbgrader).name != args.nbgrader or args.nbgrader in ("", ".", "..")):
+            raise SpecError(f"--nbgrader {args.nbgrader!r}: the name of an assignment's folder, such as ps1")
         args.nbgrader = args.nbgrader or _nbgrader_layout(args.submissions, console)
         found, skipped = entries(args.submissions, args.nbgrader)
         if skipped and args.nbgrader:
@@ -195,11 +204,17 @@ def main(argv: list[str] | None = None) -> int:
             console.print(escape(f"skipped {len(skipped)} file(s) that are not a notebook, a folder or a zip archive: "
                                  f"{', '.join(shown(p.name) for p in skipped)}"))
         if not found:
+            if args.nbgrader:
+                found_names = nbgrader_assignments(args.submissions)
+                raise FileNotFoundError(f"nothing to grade in {args.submissions}: no student has a folder {args.nbgrader}"
+                                        + (f" (the assignments there: {', '.join(found_names)})" if found_names else ""))
             raise FileNotFoundError(f"nothing to grade in {args.submissions}: no notebook (.ipynb), folder or zip archive")
         if args.format == "gradescope" and len(found) != 1:
             raise SpecError(f"--format gradescope grades one submission; {args.submissions} holds {len(found)} "
                             "(on Gradescope itself, use the autograder that `grader gradescope` builds)")
         seed = args.seed or os.environ.get(SEED_VARIABLE)
+        if seed and not SEED.fullmatch(seed):
+            raise SpecError(f"the grading seed ({'--seed' if args.seed else '$' + SEED_VARIABLE}) must be 1 to 100 letters, digits, '-', '_' or '.'")
         if not seed:
             seed, drawn = folder_seed(args.out)
             kept = args.out / SEED_FILE
@@ -216,9 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             if graded.reused:
                 console.print(f"{graded.reused} result(s) reused from an earlier run with the same seed (--fresh grades all again)")
             write_reports(graded, assignment, args.out, seed, [args.format] if args.format == "json" else ["reports"], export)
-            if export.roster is not None and (strangers := unmatched(graded.summaries, export.roster)):
-                console.print(escape(f"warning: {len(strangers)} submission(s) match no student of the roster ({export.roster.key}), "
-                                     f"so the LMS files leave them out: {', '.join(strangers[:20])}{' …' if len(strangers) > 20 else ''}"))
+            if export.roster is not None:
+                _warn_matching(matching(graded.summaries, export.roster), export.roster, console)
         finally:
             store.close()
     except (SpecError, OSError, RosterError) as exc:
@@ -237,6 +251,16 @@ def main(argv: list[str] | None = None) -> int:
     return _exit(graded.summaries, assignment, args.fail_under, console)
 
 
+def _warn_matching(found: Matching, roster: Roster, console: Console) -> None:
+    """What the LMS files leave out: submissions the roster does not know, students with several."""
+    if found.strangers:
+        console.print(escape(f"warning: {len(found.strangers)} submission(s) match no student of the roster ({roster.key}), so the LMS files "
+                             f"leave them out: {', '.join(found.strangers[:20])}{' …' if len(found.strangers) > 20 else ''}"))
+    for key, ids in list(found.several.items())[:20]:
+        console.print(escape(f"warning: {key} has {len(ids)} graded submissions ({', '.join(ids)}), so the LMS files give no total: "
+                             "keep one, or enter the grade yourself"))
+
+
 def _nbgrader_layout(submissions: Path, console: Console) -> str | None:
     """The assignment to grade when SUBMISSIONS has nbgrader's submitted/<student>/<assignment>/
     layout and holds one assignment; with several, which to choose is asked for."""
@@ -252,14 +276,11 @@ def _nbgrader_layout(submissions: Path, console: Console) -> str | None:
 def _exit(results: list[SubmissionResult], assignment: Assignment, fail_under: float | None, console: Console) -> Exit:
     """What the run tells a pipeline: whether every submission was graded in full, and scored enough."""
     incomplete = [r.student_id for r in results if r.status != RunStatus.OK]
-    if incomplete:
-        console.print(escape(f"not graded in full: {', '.join(incomplete[:10])}{' …' if len(incomplete) > 10 else ''} (see grades.csv)"))
-        return Exit.INCOMPLETE
     below = [r.student_id for r in results if fail_under is not None and 100 * r.total < fail_under * assignment.max_total]
-    if below:
-        console.print(escape(f"below --fail-under {fail_under:g}%: {', '.join(below[:10])}{' …' if len(below) > 10 else ''}"))
-        return Exit.BELOW
-    return Exit.GRADED
+    for what, ids in (("not graded in full", incomplete), (f"below --fail-under {fail_under or 0:g}%", below)):
+        if ids:
+            console.print(escape(f"{what}: {', '.join(ids[:10])}{' …' if len(ids) > 10 else ''} (see grades.csv)"))
+    return Exit.INCOMPLETE if incomplete else Exit.BELOW if below else Exit.GRADED
 
 
 def _gradescope(args: argparse.Namespace, console: Console) -> int:
@@ -268,12 +289,20 @@ def _gradescope(args: argparse.Namespace, console: Console) -> int:
     try:
         assignment = load(args.assignment)
         seed = args.seed or str(secrets.randbelow(10**9))
+        if not SEED.fullmatch(seed):
+            raise SpecError("--seed must be 1 to 100 letters, digits, '-', '_' or '.'")
         notebook = args.notebook or "student.ipynb"
+        if Path(notebook).name != notebook or not notebook.endswith(".ipynb") or notebook.startswith("."):
+            raise SpecError(f"--notebook {notebook!r}: the name of the notebook students submit, such as week3.ipynb (no folder)")
         config = Config(seed=seed, notebook=notebook, timeout=args.timeout, budget=args.budget, memory=args.memory, disk=args.disk)
-        zipped = build(assignment, args.out, config)
+        out = args.out / "autograder.zip" if args.out.is_dir() or str(args.out).endswith(os.sep) else args.out
+        zipped = build(assignment, out, config)
     except (SpecError, OSError) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         return Exit.USAGE
+    if args.budget > 600:
+        console.print(escape(f"note: --budget {args.budget:g} s is past Gradescope's default limit of 600 s: raise the autograder's "
+                             "timeout in the assignment's settings to match (it may go up to 40 minutes)"))
     console.print(escape(f"wrote {zipped}: upload it as the autograder of a Gradescope programming assignment; students submit "
                          f"{notebook}; the grading seed kept in it is {seed} (never shown to students)"))
     return Exit.GRADED

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -59,9 +60,9 @@ def entries(root: Path, nbgrader: str | None = None) -> tuple[list[Path], list[P
     if nbgrader:
         if not root.is_dir():
             raise FileNotFoundError(f"no submissions at {root}: it is not a folder of nbgrader's layout (submitted/<student>/<assignment>/)")
-        students = [e for e in sorted(root.iterdir()) if e.is_dir() and not e.is_symlink() and not _hidden(e.name)]
-        submitted = [s for s in students if (s / nbgrader).is_dir() and not (s / nbgrader).is_symlink()]
-        return [s / nbgrader for s in submitted], [s for s in students if s not in submitted]
+        students = [e for e in sorted(root.iterdir()) if e.is_dir() and not _hidden(e.name)]
+        submitted = [s for s in students if not s.is_symlink() and (s / nbgrader).is_dir() and not (s / nbgrader).is_symlink()]
+        return [s / nbgrader for s in submitted], [s for s in students if s not in submitted]  # links among them: never read
     if root.is_file() and root.suffix in SUBMISSION_SUFFIXES:
         return [root.resolve()], []  # the instructor's own argument: a link to a notebook is that notebook
     if not root.is_dir():
@@ -83,10 +84,11 @@ def entries(root: Path, nbgrader: str | None = None) -> tuple[list[Path], list[P
 
 
 def nbgrader_assignments(root: Path) -> list[str]:
-    """The assignments of nbgrader's submitted/<student>/<assignment>/ layout, when `root` has it
-    (every student's folder holds folders and no notebook; an assignment's folder holds a notebook and
-    the `timestamp.txt` nbgrader writes on submission, which tells it from a folder submission that
-    keeps its notebook in a subfolder); else []."""
+    """The assignments of nbgrader's submitted/<student>/<assignment>/ layout, when all of `root` has
+    it: every student's folder holds no notebook of its own and at least one assignment folder, and
+    every folder in it that holds a notebook also holds the `timestamp.txt` nbgrader writes on
+    submission (which tells it from a class of folder submissions that keep their notebook in a
+    subfolder, one of which might hold such a file); else []."""
     if not root.is_dir():
         return []
     students = [e for e in root.iterdir() if not _hidden(e.name)]
@@ -95,9 +97,10 @@ def nbgrader_assignments(root: Path) -> list[str]:
     names: set[str] = set()
     for folder in students:
         inner = [e for e in folder.iterdir() if not _hidden(e.name)]
-        if any(e.suffix == ".ipynb" for e in inner):
+        holding = [e for e in inner if e.is_dir() and not e.is_symlink() and any(e.glob("*.ipynb"))]
+        if any(e.suffix == ".ipynb" for e in inner) or not holding or not all((e / "timestamp.txt").is_file() for e in holding):
             return []
-        names |= {e.name for e in inner if e.is_dir() and not e.is_symlink() and (e / "timestamp.txt").is_file() and any(e.glob("*.ipynb"))}
+        names |= {e.name for e in holding}
     return sorted(names)
 
 
@@ -120,7 +123,8 @@ def shown(name: str | Path) -> str:
 def read_cells(notebook: Path) -> list[str]:
     """The code cells' sources, in order; nbformat upgrades v3 notebooks to v4 on the way."""
     try:
-        with open(notebook, encoding="utf-8") as f:
+        with open(notebook, encoding="utf-8") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nbformat's warnings (cells without ids) name the grader's paths, and change nothing
             nb = nbformat.read(f, as_version=4)
         return [cell.source for cell in nb.cells if cell.cell_type == "code"]
     except UnicodeDecodeError:
@@ -131,6 +135,8 @@ def read_cells(notebook: Path) -> list[str]:
             reason = "the file is empty"
         elif isinstance(exc, NotJSONError):
             reason = "it is not valid JSON (was the file cut off or edited by hand?)"
+        elif "missing a key" in reason or "nbformat" in reason.lower() or isinstance(exc, (KeyError, AttributeError)):
+            reason = "it is JSON, but not a notebook's (no cells or no nbformat version: was it saved by Jupyter?)"
         raise NotebookError(f"{shown(notebook.name)} is not a readable Jupyter notebook: {safe_text(reason, 300)}") from None
 
 

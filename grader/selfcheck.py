@@ -115,7 +115,11 @@ def check_notebook(notebook: Path, bundle: str | Path | None = None, timeout: fl
         raise ValueError(f"{notebook.name} is from the assignment '{meant}', but this self-check bundle is for '{assignment.name}' "
                          f"({assignment.title}): use the bundle handed out with your notebook")
     sub = Submission(notebook.stem, notebook, notebook)
-    return grade_submission(sub, assignment, trials, timeout, ProcessExecutor(), cases), assignment.max_total
+    executor = ProcessExecutor()
+    try:
+        return grade_submission(sub, assignment, trials, timeout, executor, cases), assignment.max_total
+    finally:
+        executor.close()  # its slot goes back: a notebook may self-check many times in one kernel
 
 
 def notebook_assignment(notebook: Path) -> str:
@@ -131,9 +135,14 @@ def report_check(notebook: Path, bundle: str | Path | None = None, timeout: floa
     """`grader check` and the kit's `grader-check`: the table of what passed; exit 0 only if everything did."""
     console = Console(stderr=True)
     try:
+        if not notebook.is_file():
+            raise FileNotFoundError(f"no notebook at {notebook}")
         result, max_total = check_notebook(notebook, bundle, timeout)
     except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
+        return 2
+    if result.status == RunStatus.ERROR and all(e.status == ExerciseStatus.NOT_RUN for e in result.exercises):
+        console.print(f"[red]error:[/red] {escape(result.message)}")  # the notebook cannot be read: nothing was checked
         return 2
     table = Table(title=Text(f"{notebook.name}: {points(result.total)} / {points(max_total)} on the public trials"))
     for column in ("", "exercise", "passed", "what is wrong"):
@@ -154,7 +163,7 @@ def report_check(notebook: Path, bundle: str | Path | None = None, timeout: floa
 def main(argv: list[str] | None = None) -> int:
     """`grader-check NOTEBOOK`: the student kit's command line."""
     parser = argparse.ArgumentParser(prog="grader-check", description="Self-check a notebook on the public trials of its self-check bundle.")
-    parser.add_argument("notebook", type=Path)
+    parser.add_argument("notebook", type=Path, help="the notebook to check, run as the grading runs it")
     parser.add_argument("--bundle", type=Path, help=f"the self-check bundle (default: {BUNDLE} beside the notebook)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per cell and per call (default: 10)")
     args = parser.parse_args(argv)

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import secrets
 import sqlite3
 import tempfile
@@ -25,6 +26,7 @@ from grader.spec import Assignment
 
 FILE = ".grader-store.sqlite"
 SEED_FILE = ".grader-seed"
+SEED = re.compile(r"[\w.-]{1,100}", re.ASCII)  # a grading seed: text that every report and file name can hold
 
 
 class Store:
@@ -121,6 +123,9 @@ def folder_seed(out: Path) -> tuple[str, bool]:
         seed = ""
     except (OSError, UnicodeDecodeError) as exc:
         raise OSError(f"cannot read the grading seed kept in {path} ({exc}); remove it to draw a new one, or pass --seed") from None
+    if seed and not SEED.fullmatch(seed):
+        raise OSError(f"the grading seed kept in {path} is not a seed (1 to 100 letters, digits, '-', '_' or '.'); "
+                      "remove the file to draw a new one, or pass --seed")
     if seed:
         return seed, False
     out.mkdir(parents=True, exist_ok=True)

@@ -299,12 +299,19 @@ def test_nbgrader_submitted_folders_with_several_assignments_per_student(tmp_pat
     (only / "ada" / "ps2" / "timestamp.txt").write_text("t")
     found = grader_cli("run", "only", "--out", "o2", "--seed", "2", "--assignment", str(TINY), cwd=tmp_path)
     assert found.returncode == 0 and "nbgrader's layout (<student>/<assignment>/): grading its assignment ps2" in " ".join(found.stderr.split())
-    folders = tmp_path / "folders"  # our own layout: <student>/ holding its notebook in a subfolder, no timestamp.txt
+    folders = tmp_path / "folders"  # our own layout: <student>/ holding its notebook in a subfolder; one has a timestamp.txt
     notebook(folders / "ada" / "work" / "a.ipynb")
     notebook(folders / "bea" / "mine" / "b.ipynb")
+    notebook(folders / "eve" / "x" / "e.ipynb")
+    (folders / "eve" / "x" / "timestamp.txt").write_text("t")
     plain = grader_cli("run", "folders", "--out", "o3", "--seed", "2", "--assignment", str(TINY), cwd=tmp_path)
     assert plain.returncode == 0, plain.stderr
-    assert "nbgrader" not in plain.stderr and list(pd.read_csv(tmp_path / "o3" / "grades.csv").student_id) == ["ada", "bea"]
+    assert "nbgrader" not in plain.stderr and list(pd.read_csv(tmp_path / "o3" / "grades.csv").student_id) == ["ada", "bea", "eve"]
+    for name in ("..", ".", "/etc", "a/b", ""):
+        bad = grader_cli("run", "course/submitted", "--nbgrader", name, "--assignment", str(TINY), cwd=tmp_path)
+        assert bad.returncode == 2 and "the name of an assignment's folder" in " ".join(bad.stderr.split())
+    missing = grader_cli("run", "course/submitted", "--nbgrader", "ps9", "--assignment", str(TINY), cwd=tmp_path)
+    assert missing.returncode == 2 and "no student has a folder ps9 (the assignments there: ps1, ps2)" in " ".join(missing.stderr.split())
 
 
 def test_the_readmes_ci_recipe_runs_as_written(tmp_path):

@@ -68,6 +68,8 @@ def assign(folder: Path, force: bool = False) -> tuple[Path, Path, Path]:
     """Write `folder/student.ipynb` from `folder/solution.ipynb`, the self-check bundle beside it, and
     the handout for students (`folder/handout/`: those two and the student kit)."""
     solution_path, student_path = folder / "solution.ipynb", folder / "student.ipynb"
+    if not folder.is_dir():
+        raise AssignError(f"no assignment folder at {folder} (it holds assignment.toml and solution.ipynb)")
     if not solution_path.is_file():
         raise AssignError(f"no solution notebook at {solution_path}")
     solution = nbformat.read(solution_path, as_version=4)

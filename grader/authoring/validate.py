@@ -29,7 +29,12 @@ SEEDS = (0, 1, 2)
 
 def validate(assignment: Assignment, timeout: float = 10.0, executor: Executor | None = None) -> list[str]:
     """Every problem found, as a sentence; an empty list means the assignment is ready."""
-    executor = executor or ProcessExecutor()
+    if executor is None:
+        own = ProcessExecutor()
+        try:
+            return validate(assignment, timeout, own)
+        finally:
+            own.close()
     problems = _references(assignment)
     if problems:
         return problems  # nothing else can be checked without ground truth

@@ -100,7 +100,8 @@ def stage(folder: Path, work: Path, job: Job, limits: Limits, seconds: float, ui
         why = f" ({exc.strerror})" if exc.strerror else ""
         raise StagingError(
             f"its files could not be copied for grading{why}: a submission's files may take at most "
-            f"{limits.disk // 2**20} MiB and {inodes(limits.disk)} files, its disk quota"
+            f"{limits.disk // 2**20} MiB and {inodes(limits.disk)} files, its disk quota (a notebook's saved outputs, "
+            "images above all, take room: clear them before handing it in)"
         ) from None
     if uid is not None:
         hand_over(work, uid, *above, folder)

@@ -31,6 +31,8 @@ from pathlib import Path
 import grader
 from grader.authoring.kit import version
 from grader.authoring.wheel import write_wheel
+from grader.discover import shown, student_id
+from grader.executors.received import safe_text
 from grader.grading import not_run
 from grader.model import Limits, Options, RunStatus, SubmissionResult
 from grader.reports.gradescope import write_gradescope
@@ -96,17 +98,24 @@ def build(assignment: Assignment, out: Path, config: Config) -> Path:
                             _requirements(), {"grader": "grader.cli:main"}, ["grader", "reference"])
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = out.with_name(f".{out.name}.partial")
-        with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, text in (("setup.sh", SETUP), ("run_autograder", RUN)):
-                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-                info.external_attr = 0o755 << 16
-                zf.writestr(info, text)
-            zf.write(wheel, wheel.name)
-            zf.writestr(CONFIG, json.dumps(asdict(config), indent=2))
-            for path in sorted(p for p in assignment.path.rglob("*") if p.is_file() and not {"__pycache__", "handout"} & set(p.parts)):
-                zf.write(path, f"assignment/{path.relative_to(assignment.path).as_posix()}")
-        os.replace(staging, out)
+        try:
+            _write_zip(staging, wheel, assignment, config)
+            os.replace(staging, out)
+        finally:
+            staging.unlink(missing_ok=True)
     return out
+
+
+def _write_zip(staging: Path, wheel: Path, assignment: Assignment, config: Config) -> None:
+    with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in (("setup.sh", SETUP), ("run_autograder", RUN)):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o755 << 16
+            zf.writestr(info, text)
+        zf.write(wheel, wheel.name)
+        zf.writestr(CONFIG, json.dumps(asdict(config), indent=2))
+        for path in sorted(p for p in assignment.path.rglob("*") if p.is_file() and not {"__pycache__", "handout"} & set(p.parts)):
+            zf.write(path, f"assignment/{path.relative_to(assignment.path).as_posix()}")
 
 
 def _package_files() -> dict[str, bytes]:
@@ -142,12 +151,13 @@ def choose(folder: Path, expected: str) -> tuple[Path | None, str]:
     named = [p for p in notebooks if p.name == expected]
     if len(named) == 1:
         return named[0], ""
-    listed = ", ".join(sorted(str(p.relative_to(folder)) for p in (notebooks or others))[:10])
+    listed = ", ".join(sorted(" ".join(shown(p.relative_to(folder)).split()) for p in (notebooks or others))[:10])  # a student's names: safe text, one line
     if not notebooks:
         found = f" (it holds {listed})" if others else " (it is empty)"
-        return None, f"no notebook (.ipynb) was submitted{found}: submit your notebook, {expected}"
+        return None, safe_text(f"no notebook (.ipynb) was submitted{found}: submit your notebook, {expected}")
     why = "none is" if not named else f"{len(named)} are"
-    return None, f"{len(notebooks)} notebooks were submitted ({listed}) and {why} named {expected}: submit only the notebook to grade, named {expected}"
+    return None, safe_text(f"{len(notebooks)} notebooks were submitted ({listed}) and {why} named {expected}: "
+                           f"submit only the notebook to grade, named {expected}")
 
 
 def student(root: Path) -> str:
@@ -155,7 +165,7 @@ def student(root: Path) -> str:
     try:
         users = json.loads((root / "submission_metadata.json").read_text(encoding="utf-8"))["users"]
         ids = sorted(str(u["id"]) for u in users)
-        return "+".join(ids) if ids and all(i.isalnum() for i in ids) else SUBMITTED_AS
+        return student_id("+".join(ids)) if ids and all(i.isalnum() for i in ids) else SUBMITTED_AS  # a large group's, hashed to fit
     except (OSError, ValueError, KeyError, TypeError):
         return SUBMITTED_AS
 
@@ -193,7 +203,7 @@ def _grade(root: Path, assignment: Assignment, config: Config, sid: str) -> Subm
     with tempfile.TemporaryDirectory(prefix="grader-gradescope-") as tmp:
         folder = Path(tmp) / "class" / sid  # the chosen notebook with the files beside it, and no other notebook
         shutil.copytree(chosen.parent, folder, symlinks=True, ignore=lambda d, names: [
-            n for n in names if n.endswith(".ipynb") and Path(d, n) != chosen or n.startswith((".", "__MACOSX"))])
+            n for n in names if n.endswith(".ipynb") and Path(d, n) != chosen or n in (".ipynb_checkpoints", "__MACOSX")])
         options = Options(seed=config.seed, timeout=config.timeout, jobs=1, limits=Limits(memory=config.memory, disk=config.disk))
         graded = grade_all(folder.parent, assignment, options)
         return next(iter(graded))
@@ -204,8 +214,8 @@ def main(argv: list[str]) -> int:
     try:
         path = run(root)
         print(f"wrote {path}")
-    except Exception as exc:  # no config, no assignment: run_autograder writes the fallback results.json
-        print(f"the autograder is not set up: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except Exception as exc:  # no config or assignment, or results.json could not be written: run_autograder writes its fallback
+        print(f"the autograder failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -34,7 +34,9 @@ def gradescope_json(result: SubmissionResult, assignment: Assignment, seconds: f
         }
         for e in result.exercises
     ]
-    total = f"{assignment.title}: {points(result.total)} / {points(assignment.max_total)}"
+    hidden = any(v != "visible" for v in visibility.values())  # the total would tell what the hidden exercises scored
+    total = f"{assignment.title}: the results you may see now are below" if hidden else \
+        f"{assignment.title}: {points(result.total)} / {points(assignment.max_total)}"
     summary = total if result.status == RunStatus.OK else f"{total}. Your submission could not be graded in full ({result.status}): {result.message}"
     payload = {"score": result.total, "execution_time": round(seconds, 2), "output": summary, "tests": tests}
     return json.dumps(payload, indent=2, ensure_ascii=False)

@@ -6,9 +6,10 @@ ID", and a new assignment column "<title> (points)". With a roster (`grader run 
 course's own Canvas gradebook export, or the assignment's Moodle grading worksheet), each student on
 it gets a row with their name and ids as the LMS knows them, so the import fills the right students:
 in Canvas, an existing assignment's column when `--lms-column` names it as Canvas does ("Backprop by
-hand (12345)"); in Moodle, the worksheet's Grade column, the file otherwise as downloaded. Students
-on the roster without a submission get a blank or 0 (`--missing`); which submissions the roster
-does not know is said on the terminal (`unmatched`).
+hand (12345)"); in Moodle, the worksheet's Grade column, scaled to its Maximum Grade, the file
+otherwise as downloaded. Students on the roster without a submission get a blank or 0
+(`--missing`); which submissions the roster does not know, and which students have several graded
+submissions (no total is picked for them), is said on the terminal (`matching`).
 """
 
 from __future__ import annotations
@@ -16,16 +17,19 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from grader.model import LmsExport, Roster, SubmissionResult
-from grader.reports.base import FORMULA, SummaryReport, inert
+from grader.model import ExerciseStatus, LmsExport, Roster, RunStatus, SubmissionResult
+from grader.reports.base import SummaryReport, inert
 from grader.spec import Assignment
 
 CANVAS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
-MOODLE_KEY, MOODLE_GRADE = "Identifier", "Grade"
+CANVAS_NOT_STUDENTS = ("Points Possible", "Manual Posting", "Student, Test")
+MOODLE_KEY, MOODLE_GRADE, MOODLE_MAXIMUM = "Identifier", "Grade", "Maximum Grade"
 MOODLE_FOLDER = re.compile(r"_(\d+)_assignsubmission_")  # Moodle's "Download all submissions": <Full name>_<participant>_assignsubmission_file_
 
 
@@ -55,10 +59,11 @@ def read_roster(path: Path, key: str | None = None) -> Roster:
     if key not in columns:
         raise RosterError(f"the roster {path} has no column {key!r} to match submissions with (--roster-key); its columns are {', '.join(columns)}")
     rows = tuple(tuple(row) + ("",) * (len(columns) - len(row)) for row in table[1:] if any(cell.strip() for cell in row))
-    if kind == "canvas":  # the export's "Points Possible" row, and Canvas's test student, are no students
-        rows = tuple(r for r in rows if r[columns.index("Student")].strip() not in ("Points Possible", "Student, Test"))
-    keys = [r[columns.index(key)] for r in rows]
-    twice = sorted({k for k in keys if keys.count(k) > 1 and k})
+    if kind == "canvas":  # the export's "Points Possible" and "Manual Posting" rows, and Canvas's test student, are no students
+        rows = tuple(r for r in rows if r[columns.index("Student")].strip() not in CANVAS_NOT_STUDENTS
+                     and (r[columns.index("Student")].strip() or r[columns.index("ID")].strip()))
+    counts = Counter(r[columns.index(key)] for r in rows)
+    twice = sorted(k for k, n in counts.items() if n > 1 and k)
     if twice:
         raise RosterError(f"the roster {path} has {key} {', '.join(twice[:5])} on several rows: a submission could not be matched to one student")
     return Roster(kind, columns, rows, key)
@@ -72,10 +77,39 @@ def roster_id(student_id: str, roster: Roster) -> str:
     return student_id
 
 
-def unmatched(summaries: list[SubmissionResult], roster: Roster) -> list[str]:
-    """The submissions the roster has no student for."""
+@dataclass(frozen=True)
+class Matching:
+    totals: dict[str, float]  # roster key -> the total of its one submission
+    several: dict[str, list[str]]  # roster key -> its submissions, when more than one was graded: no total is given
+    strangers: list[str]  # submissions the roster has no student for
+
+
+def matching(summaries: list[SubmissionResult], roster: Roster) -> Matching:
+    """Each submission's student on the roster. A student with several submissions (Moodle downloads
+    one folder per submission plugin, and one file per upload) gets the total of the one that was a
+    notebook; if several were, none is picked, and the instructor is told."""
     known = {row[roster.columns.index(roster.key)] for row in roster.rows}
-    return [r.student_id for r in summaries if roster_id(r.student_id, roster) not in known]
+    by_key: dict[str, list[SubmissionResult]] = {}
+    strangers = []
+    for result in summaries:
+        key = roster_id(result.student_id, roster)
+        if key in known:
+            by_key.setdefault(key, []).append(result)
+        else:
+            strangers.append(result.student_id)
+    totals, several = {}, {}
+    for key, results in by_key.items():
+        graded = [r for r in results if not _no_notebook(r)] or results
+        if len(graded) == 1:
+            totals[key] = graded[0].total
+        else:
+            several[key] = [r.student_id for r in graded]
+    return Matching(totals, several, strangers)
+
+
+def _no_notebook(result: SubmissionResult) -> bool:
+    """A submission that held nothing to run (a folder of another Moodle plugin, a stray file)."""
+    return result.status == RunStatus.ERROR and all(e.status == ExerciseStatus.NOT_RUN for e in result.exercises)
 
 
 def canvas_rows(summaries: list[SubmissionResult], assignment: Assignment, export: LmsExport = LmsExport()) -> list[dict[str, object]]:
@@ -84,27 +118,39 @@ def canvas_rows(summaries: list[SubmissionResult], assignment: Assignment, expor
     roster = export.roster
     if roster is None or roster.kind != "canvas":
         return [{"Student": r.student_id, "ID": "", "SIS Login ID": r.student_id, "Section": "", column: r.total} for r in summaries]
-    totals = {roster_id(r.student_id, roster): r.total for r in summaries}
+    totals = matching(summaries, roster).totals
     missing = 0.0 if export.missing == "zero" else ""
     at = {c: roster.columns.index(c) for c in CANVAS if c in roster.columns}
     return [{**{c: row[i] for c, i in at.items()}, column: totals.get(row[roster.columns.index(roster.key)], missing)} for row in roster.rows]
 
 
-def moodle_worksheet(summaries: list[SubmissionResult], export: LmsExport) -> str:
-    """The Moodle grading worksheet as downloaded, with each matched student's total in Grade."""
+def moodle_worksheet(summaries: list[SubmissionResult], assignment: Assignment, export: LmsExport) -> str:
+    """The Moodle grading worksheet as downloaded (every other cell as it was), with each matched
+    student's total in Grade, on the worksheet's Maximum Grade when it has one (18 of 18 points is
+    100.00 of 100)."""
     assert export.roster is not None and export.roster.kind == "moodle"
     roster = export.roster
-    totals = {roster_id(r.student_id, roster): r.total for r in summaries}
+    totals = matching(summaries, roster).totals
     key, grade = roster.columns.index(roster.key), roster.columns.index(MOODLE_GRADE)
+    maximum = roster.columns.index(MOODLE_MAXIMUM) if MOODLE_MAXIMUM in roster.columns else None
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(roster.columns)
     for row in roster.rows:
         row = list(row)
-        total = totals.get(row[key])
-        row[grade] = f"{total:.2f}" if total is not None else ("0.00" if export.missing == "zero" else row[grade])
-        writer.writerow([f"'{cell}" if cell[:1] in FORMULA else cell for cell in row])
+        total = totals.get(row[key], 0.0 if export.missing == "zero" else None)
+        if total is not None:
+            scale = _number(row[maximum]) / assignment.max_total if maximum is not None and _number(row[maximum]) else 1.0
+            row[grade] = f"{total * scale:.2f}"
+        writer.writerow(row)
     return out.getvalue()
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text.replace(",", "."))
+    except ValueError:
+        return 0.0
 
 
 class Lms(SummaryReport):
@@ -122,4 +168,4 @@ class Moodle(SummaryReport):
     names = ("moodle.csv",)
 
     def write(self, staging: Path, summaries: list[SubmissionResult], assignment: Assignment, seed: int | str) -> None:
-        (staging / "moodle.csv").write_text(moodle_worksheet(summaries, self.export), encoding="utf-8")
+        (staging / "moodle.csv").write_text(moodle_worksheet(summaries, assignment, self.export), encoding="utf-8")

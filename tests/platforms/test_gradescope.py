@@ -179,3 +179,50 @@ def test_choose_never_follows_links_and_skips_checkpoints(tmp_path):
     (tmp_path / "elsewhere" / "other.ipynb").write_text("{}")
     (tmp_path / "sub" / "link").symlink_to(tmp_path / "elsewhere")
     assert choose(tmp_path / "sub", "student.ipynb") == (tmp_path / "sub" / "student.ipynb", "")
+
+
+@pytest.mark.parametrize("name", [b"bad\xff.txt", "\u202eevil\x1b[31m\nYour score: 18 of 18.txt".encode()])
+def test_file_names_a_student_chooses_reach_results_json_as_safe_text(container, name):
+    for folder in ("submission", "results"):
+        shutil.rmtree(container / folder, ignore_errors=True)
+        (container / folder).mkdir()
+    (Path(os.fsdecode(bytes(container / "submission"))) / os.fsdecode(name)).write_text("x")
+    env = {k: v for k, v in os.environ.items() if k != "GRADER_SEED"} | {"AUTOGRADER_ROOT": str(container)}
+    done = subprocess.run(["bash", str(container / "source" / "run_autograder")], env=env, capture_output=True, text=True, timeout=300)
+    results = json.loads((container / "results" / "results.json").read_text())
+    assert done.returncode == 0 and results["score"] == 0 and "no notebook (.ipynb) was submitted (it holds" in results["output"]
+    for text in [results["output"], *(t["output"] for t in results["tests"])]:
+        assert not any(c in text for c in ("\u202e", "\x1b", "\n", "\udcff")) and "could not run" not in text
+
+
+def test_a_large_groups_id_fits_and_hidden_exercises_keep_the_total_to_themselves(tmp_path):
+    (tmp_path / "submission_metadata.json").write_text(json.dumps({"users": [{"id": 10_000_000 + i} for i in range(30)]}))
+    sid = student(tmp_path)
+    assert len(sid.encode()) <= 200 and "~" in sid
+    spec = tmp_path / "tiny"
+    shutil.copytree(TINY, spec)
+    toml = spec / "assignment.toml"
+    toml.write_text(toml.read_text().replace('outputs = ["h"]', 'outputs = ["h"]\nvisibility = "hidden"'))
+    assignment = load(spec)
+    results = json.loads(gradescope_json(not_run("x", assignment, RunStatus.OK, ""), assignment, 1.0))
+    assert "the results you may see now are below" in results["output"] and "/ 1" not in results["output"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--notebook", "sub/hw.ipynb"], "--notebook 'sub/hw.ipynb': the name of the notebook students submit"),
+    (["--notebook", "hw.txt"], "--notebook 'hw.txt'"),
+    (["--seed", "a b"], "--seed must be 1 to 100 letters"),
+    (["--budget", "0"], "argument --budget: '0': the time limit must be above 0"),
+])
+def test_the_builders_bad_options_are_refused(tmp_path, args, words):
+    done = subprocess.run([sys.executable, "-m", "grader.cli", "gradescope", "backprop", *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and words in " ".join(done.stderr.split()) and not list(tmp_path.iterdir())
+
+
+def test_the_zip_goes_into_a_folder_given_as_out_and_leaves_nothing_else(tmp_path):
+    (tmp_path / "dist").mkdir()
+    done = subprocess.run([sys.executable, "-m", "grader.cli", "gradescope", "backprop", "--out", "dist", "--budget", "900"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in (tmp_path / "dist").iterdir()] == ["autograder.zip"] and "past Gradescope's default limit of 600 s" in done.stderr

@@ -21,6 +21,8 @@ CANVAS_EXPORT = """Student,ID,SIS User ID,SIS Login ID,Section,Backprop by hand 
 "Lovelace, Ada",101,S1001,ada,Lab A,,7.00
 "Hopper, Grace",102,S1002,grace,Lab B,,9.00
 "Turing, Alan",103,S1003,alan,Lab A,,6.00
+    Manual Posting,,,,,Manual Posting,
+,,,,,,
 "Student, Test",999,,test_student,Lab A,,
 """
 MOODLE_WORKSHEET = """Identifier,Full name,Email address,Status,Grade,Maximum Grade,Grade can be changed,Last modified (submission),Last modified (grade),Feedback comments
@@ -83,7 +85,8 @@ def test_moodle_gets_its_worksheet_back_with_the_grades(tmp_path):
     assert table[0] == next(csv.reader([MOODLE_WORKSHEET.splitlines()[0]]))  # the worksheet's own columns, as downloaded
     rows = {row[0]: dict(zip(table[0], row)) for row in table[1:]}  # Moodle matches on Identifier and takes Grade
     assert rows["Participant 5001"]["Grade"] == "1.00" and rows["Participant 5002"]["Grade"] == "0.00"
-    assert rows["Participant 5003"]["Grade"] == "" and rows["Participant 5003"]["Full name"] == "'=Alan Turing"
+    assert rows["Participant 5003"]["Grade"] == "" and rows["Participant 5003"]["Full name"] == "=Alan Turing"  # every other cell as it was
+    assert rows["Participant 5003"]["Last modified (grade)"] == "-"
     assert rows["Participant 5001"]["Last modified (submission)"] == "Monday, 2 November 2026, 10:00 AM"
 
 
@@ -98,3 +101,29 @@ def test_a_roster_that_cannot_be_used_is_a_clear_error_before_grading(tmp_path, 
     (tmp_path / "roster.csv").write_text(roster)
     done = grader_cli("run", "subs", "--assignment", str(TINY), "--roster", "roster.csv", *(["--roster-key", key] if key else []), cwd=tmp_path)
     assert done.returncode == 2 and words in " ".join(done.stderr.split()) and not (tmp_path / "reports" / "grades.csv").exists()
+
+
+def test_moodle_scales_to_its_maximum_grade_and_never_picks_among_several_submissions(tmp_path):
+    worksheet = MOODLE_WORKSHEET.replace(",1.00,", ",100.00,")
+    subs = tmp_path / "subs"
+    notebook(subs / "Ada Lovelace_5001_assignsubmission_file_" / "work.ipynb")
+    (subs / "Ada Lovelace_5001_assignsubmission_onlinetext_").mkdir()  # Moodle's folder of another plugin: no notebook
+    (subs / "Ada Lovelace_5001_assignsubmission_onlinetext_" / "onlinetext.html").write_text("<p>see my notebook</p>")
+    notebook(subs / "Grace Hopper_5002_assignsubmission_file_hw.ipynb")  # two uploads of one student
+    notebook(subs / "Grace Hopper_5002_assignsubmission_file_hw_draft.ipynb", "def relu_forward(a):\n    return a")
+    (tmp_path / "worksheet.csv").write_text(worksheet)
+    done = grader_cli("run", "subs", "--assignment", str(TINY), "--seed", "2", "--roster", "worksheet.csv", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr  # the onlinetext folder is no notebook: not graded in full
+    text = " ".join(done.stderr.split())
+    assert "Participant 5002 has 2 graded submissions" in text and "Participant 5001" not in text.split("not graded in full")[0]
+    with open(tmp_path / "reports" / "moodle.csv", newline="", encoding="utf-8") as f:
+        rows = {row["Identifier"]: row for row in csv.DictReader(f)}
+    assert rows["Participant 5001"]["Grade"] == "100.00" and rows["Participant 5002"]["Grade"] == ""
+
+
+@pytest.mark.parametrize("column", ["ID", "SIS Login ID", " Student "])
+def test_the_score_never_goes_into_a_column_canvas_matches_students_by(tmp_path, column):
+    notebook(tmp_path / "subs" / "ada.ipynb")
+    (tmp_path / "export.csv").write_text(CANVAS_EXPORT)
+    done = grader_cli("run", "subs", "--assignment", str(TINY), "--roster", "export.csv", "--lms-column", column, cwd=tmp_path)
+    assert done.returncode == 2 and "is one of the columns Canvas matches students by" in " ".join(done.stderr.split())
