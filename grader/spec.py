@@ -12,7 +12,6 @@ import difflib
 import functools
 import hashlib
 import importlib
-import importlib.util
 import re
 import sys
 import tomllib
@@ -104,6 +103,12 @@ class Exercise:
     def symbols(self) -> tuple[str, ...]:
         """The symbolic dimensions the arguments use, in order of first use."""
         return tuple(dict.fromkeys(a.dim for a in self.axes))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (for the process that draws the reports) without the reference and the arguments'
+        distributions: another process has no use for them, and a function of an assignment folder's
+        own module cannot be looked up there by name."""
+        return {**self.__dict__, "reference": None, "args": {}}
 
     def expected(self, args: dict[str, Any]) -> Any:
         if self.reference is None:
@@ -304,28 +309,26 @@ def resolve(name: str, where: str = "reference", folder: Path | None = None) -> 
 
 def _module(name: str, folder: Path | None) -> Any:
     """The module `name`: the assignment folder's own (its file, or its package) before any installed
-    one, loaded under a name of its folder's own, so two assignments' `myref` never meet; while it
-    runs, the folder is on sys.path, so it may import its sibling files."""
+    one, loaded under a name of its folder's own, and so are the sibling files it imports (the folder
+    is on sys.path only while it runs, and an other assignment's module of one of their names is set
+    aside meanwhile), so two assignments' `myref` or `helpers` never meet."""
     top = name.split(".")[0]
-    if folder is None or not ((folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file()):
+    own = {p.stem for p in folder.glob("*.py")} | {p.parent.name for p in folder.glob("*/__init__.py")} if folder else set()
+    if top not in own:
         return importlib.import_module(name)
-    alias = f"_assignment_{hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]}_{name}"
-    if alias in sys.modules:
-        return sys.modules[alias]
-    path = folder / (f"{name.replace('.', '/')}.py" if (folder / f"{name.replace('.', '/')}.py").is_file() else f"{name.replace('.', '/')}/__init__.py")
-    spec = importlib.util.spec_from_file_location(alias, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[alias] = module
+    assert folder is not None
+    prefix = f"_assignment_{hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]}_"
+    if prefix + name in sys.modules:
+        return sys.modules[prefix + name]
+    aside = {m: sys.modules.pop(m) for m in list(sys.modules) if m.split(".")[0] in own}
     sys.path.insert(0, str(folder))
     try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[alias]
-        raise
+        module = importlib.import_module(name)
     finally:
         sys.path.remove(str(folder))
+        for loaded in [m for m in list(sys.modules) if m.split(".")[0] in own]:  # this folder's modules, under its own names
+            sys.modules[prefix + loaded] = sys.modules.pop(loaded)
+        sys.modules.update(aside)
     return module
 
 

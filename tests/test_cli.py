@@ -315,18 +315,29 @@ def test_nbgrader_submitted_folders_with_several_assignments_per_student(tmp_pat
 
 
 def test_the_readmes_ci_recipe_runs_as_written(tmp_path):
-    """The grading step of the README's GitHub Actions recipe, run as the job would run it: a
-    correct notebook passes the job, the untouched template fails it (exit code 3), and grades.json
-    is left for the artifacts."""
+    """The grading step of the README's GitHub Actions recipe, run as the course's job runs it on the
+    students' cloned repositories: a student below the threshold fails the job (exit code 3), each
+    repository is a student of its own, and grades.json is left for the artifacts."""
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     step = next(line.strip().removeprefix("- run: ") for line in readme.splitlines() if "- run: grader run" in line)
-    assert step.startswith("grader run backprop.ipynb") and "--fail-under" in step
+    assert step.startswith("grader run submissions") and "--fail-under" in step
     env = {k: v for k, v in os.environ.items() if k != "GRADER_SEED"} | {"GRADER_SEED": "31337"}
-    for source, code in ((BACKPROP / "solution.ipynb", 0), (BACKPROP / "student.ipynb", 3)):
-        repo = tmp_path / source.stem
-        repo.mkdir()
-        shutil.copy(source, repo / "backprop.ipynb")
-        done = subprocess.run([sys.executable, "-m", "grader.cli", *step.split()[1:]], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
-        assert done.returncode == code, done.stderr
-        doc = json.loads((repo / "reports" / "grades.json").read_text())
-        assert doc["seed"] == "31337" and [s["student_id"] for s in doc["students"]] == ["backprop"]
+    for repo, source in (("ps1-ada", "solution"), ("ps1-bea", "student")):
+        (tmp_path / "submissions" / repo).mkdir(parents=True)
+        shutil.copy(BACKPROP / f"{source}.ipynb", tmp_path / "submissions" / repo / "backprop.ipynb")
+    done = subprocess.run([sys.executable, "-m", "grader.cli", *step.split()[1:]], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 3 and "below --fail-under 60%: ps1-bea" in done.stderr, done.stderr
+    doc = json.loads((tmp_path / "reports" / "grades.json").read_text())
+    assert doc["seed"] == "31337" and [(s["student_id"], s["percent"]) for s in doc["students"]] == [("ps1-ada", 100), ("ps1-bea", 0)]
+    assert "grader-check backprop.ipynb" in readme and "pip install backprop_selfcheck-*.whl" in readme  # the students' own job: the kit
+
+
+def test_check_says_when_it_could_check_nothing(tmp_path):
+    bundle = BACKPROP / "selfcheck.bundle"
+    (tmp_path / "broken.ipynb").write_text("{ not json")
+    (tmp_path / "empty.ipynb").write_text("{}")
+    for name, words in (("nope.ipynb", "no notebook at nope.ipynb"), ("broken.ipynb", "it is not valid JSON"),
+                        ("empty.ipynb", "it is JSON, but not a notebook's")):
+        done = grader_cli("check", name, "--bundle", str(bundle), cwd=tmp_path)
+        assert done.returncode == 2 and words in " ".join(done.stderr.split()) and "Traceback" not in done.stderr, done.stderr

@@ -10,7 +10,6 @@ into place once every report is complete.
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from grader.model import LmsExport, SubmissionResult
 from grader.spec import Assignment
 
 FORMULA = ("=", "+", "-", "@", "\t", "\r")  # how a spreadsheet cell that it would run as a formula begins
-_PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 class StreamedReport(ABC):
@@ -52,11 +50,5 @@ def inert(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with every text cell that a spreadsheet would run as a formula (=, +, -, @ first: a
     student named `=HYPERLINK(...)`) prefixed with ', which shows it as text."""
     for column in [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]:
-        frame[column] = frame[column].map(lambda v: f"'{v}" if isinstance(v, str) and formula(v) else v)
+        frame[column] = frame[column].map(lambda v: f"'{v}" if isinstance(v, str) and v[:1] in FORMULA else v)
     return frame
-
-
-def formula(text: str) -> bool:
-    """Whether a spreadsheet would read this text cell as a formula: it begins with one of FORMULA, and
-    it is not a plain number (-1.5) or an LMS's "-" placeholder, which a spreadsheet reads as they are."""
-    return text[:1] in FORMULA and text != "-" and not _PLAIN_NUMBER.fullmatch(text)
