@@ -346,37 +346,25 @@ def _run(args: argparse.Namespace, assignment: Assignment, seed: str, store: Sto
         )
 
 
-def _seconds(text: str) -> float:
-    """--timeout: seconds, above 0 and at most MAX_TIMEOUT (no nan, no inf)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
-        raise argparse.ArgumentTypeError(f"{text!r}: the time limit must be above 0 and at most {MAX_TIMEOUT:g} seconds")
-    return value
+def _bounded(convert: Callable[[str], float], what: str, low: float, high: float, low_open: bool, bounds: str) -> Callable[[str], float]:
+    """A parser of a number option that names the option in its errors (argparse adds it) and takes
+    no nan, no inf and nothing out of its bounds."""
+
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not (math.isfinite(value) and (low < value if low_open else low <= value) and value <= high):
+            raise argparse.ArgumentTypeError(f"{text!r}: {bounds}")
+        return value
+
+    return parse
 
 
-def _jobs(text: str) -> int:
-    """--jobs: a whole number of notebooks at once, from 1 to the machine's number of grading slots."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of notebooks") from None
-    if not 1 <= value <= MAX_SLOTS:
-        raise argparse.ArgumentTypeError(f"{text!r}: notebooks graded at once must be from 1 to {MAX_SLOTS}")
-    return value
-
-
-def _percent(text: str) -> float:
-    """--fail-under: a share of the points, from 0 to 100."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage") from None
-    if not (math.isfinite(value) and 0 <= value <= 100):
-        raise argparse.ArgumentTypeError(f"{text!r}: a percentage of the points is from 0 to 100")
-    return value
+_seconds = _bounded(float, "a number of seconds", 0, MAX_TIMEOUT, True, f"the time limit must be above 0 and at most {MAX_TIMEOUT:g} seconds")
+_jobs = _bounded(int, "a whole number of notebooks", 1, MAX_SLOTS, False, f"notebooks graded at once must be from 1 to {MAX_SLOTS}")
+_percent = _bounded(float, "a percentage", 0, 100, False, "a percentage of the points is from 0 to 100")
 
 
 def _size(what: str, least_mib: int) -> Callable[[str], int]:
