@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from grader.discover import NotebookError, read_cells
 from grader.executors.base import Executor, StagingError
+from grader.executors.received import cap
 from grader.model import Calls, CellReport, CellStatus, ExerciseResult, ExerciseStatus, Job, Options, RunStatus, Submission, SubmissionResult, TrialResult
 from grader.reports.annotate import annotated, defining
 from grader.scoring.example import reproduce
@@ -60,7 +61,9 @@ def grade_submission(
             trial_results += graded
             results.append(scored)
     problems = [c for c in execution.cells if c.status != CellStatus.OK]
-    result = SubmissionResult(sub.student_id, execution.status, execution.message, results, trial_results, problems, execution.output)
+    hidden = any(e.shown_trials is not None and e.shown_trials < len(trials[e.id]) for e in assignment.exercises)
+    output = cap("".join(execution.printed)) if hidden else execution.output  # what the calls printed could show a hidden trial's inputs
+    result = SubmissionResult(sub.student_id, execution.status, execution.message, results, trial_results, problems, output)
     if notebook:
         try:
             result = replace(result, notebook=annotated(sub.notebook, result, assignment, execution.printed))

@@ -194,6 +194,7 @@ class TrialResult:
     max_abs_err: float | None
     message: str
     diagnosis: str = ""  # the codes of the exercise's named causes, when they explain this trial
+    hidden: bool = False  # a hidden trial: its inputs and expected values are never shown to the student
 
 
 @dataclass(frozen=True)

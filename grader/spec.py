@@ -36,9 +36,9 @@ _ARG = re.compile(r"^\s*([A-Za-z_][\w.]*(?::[\w.]+)?)\s*(?:\[([^\[\]]*)\])?\s*\(
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 TOP_FIELDS = ("title", "convention", "public_seed", "batch", "dims", "defaults", "hints", "exercises")
 EXERCISE_FIELDS = ("id", "function", "args", "reference", "output", "reference_output", "outputs", "points", "trials", "rtol", "atol",
-                   "scoring", "visibility", "dims")
+                   "scoring", "visibility", "shown_trials", "reveal", "dims")
 DEFAULT_FIELDS = ("function", "reference", "output", "reference_output", "outputs", "points", "trials", "rtol", "atol", "scoring",
-                  "visibility")
+                  "visibility", "shown_trials", "reveal")
 
 
 class SpecError(ValueError):
@@ -91,6 +91,8 @@ class Exercise:
     scoring: str = "proportional"  # proportional: points × passed / trials; all_or_nothing: points only if all pass
     batch: str = "B"  # the dimension that is a batch axis (one datapoint per row or column), when an argument has it
     visibility: str = "visible"  # when a student sees this exercise's result on Gradescope (VISIBILITY)
+    shown_trials: int | None = None  # trials 0 … shown_trials−1 may show their inputs and expected values; the rest are hidden (None: all shown)
+    reveal: str = "after_published"  # when Gradescope shows the hidden trials' details (VISIBILITY)
 
     @functools.cached_property
     def axes(self) -> tuple[Axis, ...]:
@@ -119,6 +121,10 @@ class Exercise:
             raise SpecError(f"exercise '{self.id}': reference_output = {self.reference_output}, but its reference "
                             f"{self.reference_name} returns {got}")
         return _select(value, self.reference_output)
+
+    def hidden(self, trial: int) -> bool:
+        """Whether feedback may not show this trial's inputs and expected values."""
+        return self.shown_trials is not None and trial >= self.shown_trials
 
     @property
     def graded_name(self) -> str:
@@ -212,6 +218,7 @@ def _exercise(
     if not (isinstance(outputs, list) and outputs and all(isinstance(o, str) and o for o in outputs)):
         raise SpecError(f"{where}: outputs must name the function's return values, e.g. outputs = [\"dL_dh\", \"dL_dW\", \"dL_db\"]")
     output = _index(field.get("output"), f"{where}: output")
+    trials = int(_positive(field.get("trials", 5), f"{where}: trials"))
     if output is not None and output >= len(outputs):
         raise SpecError(f"{where}: output = {output}, but outputs names {len(outputs)} return value(s) ({', '.join(outputs)}): "
                         "output picks one of them, from 0")
@@ -225,7 +232,7 @@ def _exercise(
         reference_output=_index(field.get("reference_output"), f"{where}: reference_output"),
         outputs=tuple(outputs),
         points=_positive(field.get("points", 1), f"{where}: points"),
-        trials=int(_positive(field.get("trials", 5), f"{where}: trials")),
+        trials=trials,
         rtol=_positive(field.get("rtol", 1e-4), f"{where}: rtol"),
         atol=_positive(field.get("atol", 1e-6), f"{where}: atol"),
         dims=own_dims,
@@ -233,6 +240,8 @@ def _exercise(
         scoring=_choice(field.get("scoring", "proportional"), SCORING, f"{where}: scoring"),
         batch=batch,
         visibility=_choice(field.get("visibility", "visible"), VISIBILITY, f"{where}: visibility"),
+        shown_trials=_shown(field.get("shown_trials"), trials, f"{where}: shown_trials"),
+        reveal=_choice(field.get("reveal", "after_published"), VISIBILITY, f"{where}: reveal"),
     )
 
 
@@ -345,6 +354,12 @@ def _range(value: Any, where: str) -> tuple[int, int]:
 def _index(value: Any, where: str) -> int | None:
     if value is not None and (not isinstance(value, int) or value < 0):
         raise SpecError(f"{where} must be a position (0, 1, ...), got {value!r}")
+    return value
+
+
+def _shown(value: Any, trials: int, where: str) -> int | None:
+    if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= trials):
+        raise SpecError(f"{where} must be a number of trials from 0 to the exercise's {trials}, got {value!r}")
     return value
 
 

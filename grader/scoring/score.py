@@ -15,6 +15,8 @@ from grader.spec import Exercise
 from grader.trials import OP_ENTRIES, Trial, flat, within
 
 
+HIDDEN = {Verdict.FAIL: "the answer is wrong", Verdict.ERROR: "the function raised an exception", Verdict.TIMEOUT: "it ran past the time limit",
+          Verdict.NOT_IMPLEMENTED: "it is not implemented yet", Verdict.SKIPPED: "not run"}  # what a hidden trial's failure may say
 SUBCLASSES = {"matrix": "matrix", "MaskedArray": "masked"}  # numpy's array subclasses a student may return, and their causes
 
 
@@ -59,7 +61,7 @@ def _verdict(exercise: Exercise, trial: Trial, call: Call) -> tuple[TrialResult,
     """The trial's verdict and every cause that would explain it."""
 
     def result(verdict: Verdict, message: str = "", err: float | None = None, found: frozenset[Cause] = frozenset()) -> tuple[TrialResult, frozenset[Cause]]:
-        return TrialResult(exercise.id, trial.index, trial.shapes, verdict, err, safe_text(message)), found  # at most 2000 characters
+        return TrialResult(exercise.id, trial.index, trial.shapes, verdict, err, safe_text(message), hidden=exercise.hidden(trial.index)), found
 
     fn = exercise.function
     if call.status == CallStatus.TIMEOUT:
@@ -126,8 +128,9 @@ def score_exercise(
         status = ExerciseStatus.ERROR
     else:
         status = ExerciseStatus.PARTIAL if passed else ExerciseStatus.FAILED
-    first = failing[0] if failing else None
-    message = f"trial {first.trial} ({first.shapes}): {first.message}" if first else ""
+    first = next((t for t in failing if not t.hidden), failing[0] if failing else None)  # a trial whose details may be shown, first
+    message = "" if first is None else f"trial {first.trial} ({first.shapes}): {first.message}" if not first.hidden else \
+        f"trial {first.trial} (a hidden trial: its inputs are not shown): {HIDDEN[first.verdict]}"
     if diagnosis and failing:
         message += f" — {diagnosis.message}"
     share = passed / exercise.trials if exercise.scoring == "proportional" else float(passed == exercise.trials)
