@@ -3,8 +3,9 @@
 Here W is (n_out, n_in), x is (n_in,) or, for a batch, (n_in, B) with one datapoint per column.
 Every array is the transpose of its row-convention twin (z = Wx + b ⇔ zᵀ = xᵀWᵀ + bᵀ), so this op
 delegates to `reference.ops.linear` and transposes; a Jacobian transposes by reversing its output
-axes and its input axes. The elementwise ops and sqerr do not depend on the convention and are
-re-exported, so `reference.columns` is a complete namespace for a column-convention assignment.
+axes and its input axes. The softmax family runs over the feature axis, the first here, by the same
+transposes (`FeaturesFirst`). The elementwise ops, sqerr and mse do not depend on the convention and
+are re-exported, so `reference.columns` is a complete namespace for a column-convention assignment.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from reference.checks import as_array
-from reference.ops import Arrays, Op, linear as row_linear, relu, sigmoid, sqerr
+from reference.ops import Arrays, Op, linear as row_linear, mse, relu, sigmoid, sqerr, tanh
+from reference.softmax import log_softmax as row_log_softmax, softmax as row_softmax
+from reference.softmax import softmax_cross_entropy as row_ce, softmax_cross_entropy_onehot as row_ce_onehot
 from reference.tape import Tape
 
-__all__ = ["linear", "relu", "sigmoid", "sqerr", "two_layer_loss_and_grads"]
+__all__ = ["linear", "log_softmax", "mse", "relu", "sigmoid", "softmax", "softmax_cross_entropy", "softmax_cross_entropy_onehot", "sqerr",
+           "tanh", "two_layer_loss_and_grads"]
 
 
 class ColumnLinear(Op):
@@ -56,7 +60,44 @@ def _reverse_axes(jac: np.ndarray, out_ndim: int, in_ndim: int) -> np.ndarray:
     return jac.transpose(out_axes + in_axes)
 
 
+class FeaturesFirst(Op):
+    """A softmax-family op for the column convention: z is (k,) or (k, B), one datapoint per column,
+    so the op runs on z's transpose (and t's; class labels y stay as they are)."""
+
+    def __init__(self, row: Op, transposed: tuple[bool, ...]) -> None:
+        self.row, self.transposed, self.name = row, transposed, f"{row.name} (columns)"
+
+    def _rows(self, inputs: tuple[object, ...]) -> tuple[np.ndarray, ...]:
+        return tuple(np.asarray(x).T if t else np.asarray(x) for x, t in zip(inputs, self.transposed))
+
+    def forward(self, *inputs: object) -> np.ndarray:
+        return self.row.forward(*self._rows(inputs)).T
+
+    def vjp(self, grad_out: object, *inputs: object) -> Arrays:
+        grads = self.row.vjp(np.asarray(grad_out).T, *self._rows(inputs))
+        return tuple(g.T if t else g for g, t in zip(grads, self.transposed))
+
+    def jacobian(self, *inputs: object) -> np.ndarray | Arrays:
+        rows = self._rows(inputs)
+        jacs = self.row.jacobian(*rows)
+        out_ndim = np.ndim(self.row.forward(*rows))
+        if isinstance(jacs, np.ndarray):
+            return _reverse_axes(jacs, out_ndim, rows[0].ndim)
+        return tuple(_reverse_axes(j, out_ndim, x.ndim) if t else j for j, x, t in zip(jacs, rows, self.transposed))
+
+
+class FeaturesFirstLoss(FeaturesFirst):
+    """A loss of the softmax family: its output is the loss, so `backward(z, y)` takes no upstream gradient."""
+
+    def backward(self, *inputs: object) -> Arrays:  # type: ignore[override]
+        return self.vjp(1.0, *inputs)
+
+
 linear = ColumnLinear()
+softmax = FeaturesFirst(row_softmax, (True,))
+log_softmax = FeaturesFirst(row_log_softmax, (True,))
+softmax_cross_entropy = FeaturesFirstLoss(row_ce, (True, False))
+softmax_cross_entropy_onehot = FeaturesFirstLoss(row_ce_onehot, (True, True))
 
 
 def two_layer_loss_and_grads(x: object, y: object, params: dict[str, object]) -> tuple[float, dict[str, np.ndarray]]:

@@ -1,4 +1,4 @@
-"""The operations of seed 001, each with `forward`, `backward` and `jacobian` (Eq. 14, 26, 28, 29).
+"""The operations of seed 001 (and tanh, mse), each with `forward`, `backward` and `jacobian` (Eq. 14, 26, 28, 29).
 
 Row-vector convention, a = hW + b, with an optional leading batch axis (seed 003): h is (n_in,) or
 (B, n_in). Gradients have the shape of what they are gradients of (dL/dh has h's shape); Jacobians
@@ -131,6 +131,18 @@ class Sigmoid(Elementwise):
         return s * (1.0 - s)
 
 
+class Tanh(Elementwise):
+    """tanh(a), with derivative 1 − tanh²(a)."""
+
+    name = "tanh"
+
+    def forward(self, a: object) -> np.ndarray:
+        return np.tanh(as_array(self.name, "a", a))
+
+    def derivative(self, a: np.ndarray) -> np.ndarray:
+        return 1.0 - np.tanh(a) ** 2
+
+
 class Sqerr(Op):
     """sqerr(f, y) = ½ Σ (f − y)² (Eq. 10b), summed over every axis, so also over a batch."""
 
@@ -160,7 +172,28 @@ class Sqerr(Op):
         return f - y, y - f
 
 
+class Mse(Sqerr):
+    """mse(f, y) = mean (f − y)², over every entry: sqerr's sum, times 2/N for N entries."""
+
+    name = "mse"
+
+    def forward(self, f: object, y: object) -> np.ndarray:
+        f, y = self._inputs(f, y)
+        return np.asarray(np.mean((f - y) ** 2))
+
+    def vjp(self, dL_dL: object, f: object, y: object) -> Arrays:
+        f, y = self._inputs(f, y)
+        grad = np.asarray(dL_dL, dtype=np.float64) * 2.0 * (f - y) / max(f.size, 1)
+        return grad, -grad
+
+    def jacobian(self, f: object, y: object) -> Arrays:
+        """∂L/∂f = 2(f − y)/N and ∂L/∂y = −2(f − y)/N."""
+        return self.vjp(1.0, f, y)
+
+
 linear = Linear()
 relu = Relu()
 sigmoid = Sigmoid()
+tanh = Tanh()
 sqerr = Sqerr()
+mse = Mse()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -201,3 +203,75 @@ def test_column_two_layer_network_matches_finite_differences(sizes):
         np.testing.assert_allclose(grads[name], numerical_jacobian(loss_of, list(params.values()), i), rtol=1e-5, atol=1e-6)
     delta2 = (params["W2"] @ np.maximum(params["W1"] @ x + params["b1"], 0) + params["b2"]) - y
     np.testing.assert_allclose(grads["W2"], np.outer(delta2, np.maximum(params["W1"] @ x + params["b1"], 0)))  # δ aᵀ
+
+
+# The softmax family and the new elementwise op and loss: forward, VJP and closed-form Jacobian
+# against each other, finite differences and the tape, one datapoint and batches, both conventions.
+from reference import log_softmax, mse, softmax, softmax_cross_entropy, softmax_cross_entropy_onehot, tanh  # noqa: E402
+
+CLASSES = [(1, None), (4, None), (3, 1), (2, 5), (5, 3)]  # (k, batch)
+
+
+@pytest.mark.parametrize("op", [softmax, log_softmax, columns.softmax, columns.log_softmax])
+@pytest.mark.parametrize("k, batch", CLASSES)
+def test_softmax_and_log_softmax(op, k, batch):
+    rows = op in (softmax, log_softmax)
+    shape = ((batch, k) if rows else (k, batch)) if batch else (k,)
+    z = np.random.default_rng(k).normal(size=shape) * 3
+    g = np.random.default_rng(9).normal(size=shape)
+    jac = op.jacobian(z)
+    assert jac.shape == shape + shape
+    np.testing.assert_allclose(op.backward(g, z), contract(g, jac), **TOL)
+    np.testing.assert_allclose(jac, numerical_jacobian(op.forward, [z], 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jac, jacobian(lambda x: op(x), z), **TOL)
+    if op in (softmax, columns.softmax):
+        np.testing.assert_allclose(op.forward(z).sum(axis=-1 if rows else 0), 1.0)
+
+
+@pytest.mark.parametrize("rows", [True, False])
+@pytest.mark.parametrize("k, batch", CLASSES)
+def test_softmax_cross_entropy_with_labels_and_with_one_hot_targets(rows, k, batch):
+    rng = np.random.default_rng(k + 10)
+    y = rng.integers(0, k, size=() if batch is None else (batch,))
+    z = rng.normal(size=(k,) if batch is None else (batch, k))
+    t = np.eye(k)[y]
+    ce, onehot = (softmax_cross_entropy, softmax_cross_entropy_onehot) if rows else (columns.softmax_cross_entropy, columns.softmax_cross_entropy_onehot)
+    if not rows:
+        z, t = z.T, t.T
+    loss = ce.forward(z, y)
+    np.testing.assert_allclose(loss, onehot.forward(z, t))
+    np.testing.assert_allclose(loss, -np.sum(np.log(softmax.forward(z if rows else z.T))[..., :] * (t if rows else t.T)), rtol=1e-12)
+    dL_dz, dL_dy = ce.backward(z, y)
+    np.testing.assert_allclose(dL_dz, (softmax.forward(z) - t) if rows else (softmax.forward(z.T) - t.T).T, **TOL)  # the one-hot subtraction
+    np.testing.assert_allclose(dL_dz, numerical_jacobian(lambda zz: ce.forward(zz, y), [z], 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(dL_dy, np.zeros(np.shape(y)))
+    np.testing.assert_allclose(ce.jacobian(z, y)[0], dL_dz, **TOL)
+    grads = onehot.backward(z, t)
+    for i in (0, 1):
+        np.testing.assert_allclose(grads[i], numerical_jacobian(onehot.forward, [z, t], i), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grads[0], dL_dz, **TOL)
+
+
+@pytest.mark.parametrize("shape", [(1,), (4,), (3, 2)])
+def test_tanh_and_mse(shape):
+    a = np.random.default_rng(11).normal(size=shape)
+    g = np.random.default_rng(12).normal(size=shape)
+    np.testing.assert_allclose(tanh.backward(g, a), contract(g, tanh.jacobian(a)), **TOL)
+    np.testing.assert_allclose(tanh.jacobian(a), numerical_jacobian(tanh.forward, [a], 0), rtol=1e-5, atol=1e-6)
+    f, y = a, np.random.default_rng(13).normal(size=shape)
+    np.testing.assert_allclose(mse.forward(f, y), np.mean((f - y) ** 2))
+    for i, grad in enumerate(mse.backward(f, y)):
+        np.testing.assert_allclose(grad, numerical_jacobian(mse.forward, [f, y], i), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(grad, mse.jacobian(f, y)[i], **TOL)
+    assert columns.tanh is tanh and columns.mse is mse  # no convention of their own
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: softmax_cross_entropy.forward(np.zeros((2, 3)), np.array([0, 3])), "classes 0 … 2"),
+    (lambda: softmax_cross_entropy.forward(np.zeros((2, 3)), np.array([0])), "y must be (2,) class label(s)"),
+    (lambda: softmax_cross_entropy_onehot.forward(np.zeros((2, 3)), np.zeros((3, 2))), "t has shape (3, 2) but z of shape (2, 3) needs (2, 3)"),
+    (lambda: softmax.forward(np.zeros((2, 3, 4))), "z must be (k,) or (B, k)"),
+])
+def test_bad_softmax_input_names_the_argument(call, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        call()

@@ -66,3 +66,24 @@ def test_mlp_matches_torch_autograd(sizes):
     assert loss == pytest.approx(torch_loss.item(), rel=1e-12)
     for k in mlp.PARAMS:
         np.testing.assert_allclose(grads[k], p[k].grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("batch", [None, 1, 4])
+def test_softmax_family_matches_torch(batch):
+    from reference import log_softmax, mse, softmax, softmax_cross_entropy, softmax_cross_entropy_onehot, tanh
+
+    rng = np.random.default_rng(27)
+    z = rng.normal(size=(5,) if batch is None else (batch, 5))
+    y = rng.integers(0, 5, size=() if batch is None else (batch,))
+    onehot = np.eye(5)[y]
+    np.testing.assert_allclose(softmax.jacobian(z), functional.jacobian(lambda x: torch.softmax(x, -1), t(z)).numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(log_softmax.jacobian(z), functional.jacobian(lambda x: torch.log_softmax(x, -1), t(z)).numpy(), rtol=1e-10, atol=1e-14)
+    loss = lambda x: -(torch.log_softmax(x, -1) * t(onehot)).sum()  # noqa: E731
+    np.testing.assert_allclose(softmax_cross_entropy.backward(z, y)[0], functional.jacobian(loss, t(z)).numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(softmax_cross_entropy_onehot.backward(z, onehot)[0], functional.jacobian(loss, t(z)).numpy(), rtol=1e-10, atol=1e-14)
+    cols = columns.softmax.jacobian(z.T)
+    np.testing.assert_allclose(cols, functional.jacobian(lambda x: torch.softmax(x, 0), t(z.T)).numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(tanh.jacobian(z), functional.jacobian(torch.tanh, t(z)).numpy(), rtol=1e-12, atol=1e-15)
+    f = rng.normal(size=z.shape)
+    for ours, theirs in zip(mse.backward(f, z), functional.jacobian(lambda a, b: ((a - b) ** 2).mean(), (t(f), t(z)))):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-12)
