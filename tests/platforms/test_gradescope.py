@@ -154,11 +154,17 @@ def test_the_autograder_writes_results_json_even_when_it_cannot_start(container,
     assert done.returncode == 0 and results["score"] == 0 and "not graded" in results["output"]
 
 
+def _tiny_with(tmp_path: Path, line: str) -> Path:
+    """The tiny assignment with `line` added to its exercise; its assignment.toml."""
+    shutil.copytree(TINY, tmp_path / "tiny")
+    toml = tmp_path / "tiny" / "assignment.toml"
+    toml.write_text(toml.read_text().replace('outputs = ["h"]', f'outputs = ["h"]\n{line}'))
+    return toml
+
+
 def test_visibility_comes_from_the_spec_and_the_student_id_from_the_metadata(tmp_path):
-    spec = tmp_path / "tiny"
-    shutil.copytree(TINY, spec)
-    toml = spec / "assignment.toml"
-    toml.write_text(toml.read_text().replace('outputs = ["h"]', 'outputs = ["h"]\nvisibility = "after_due_date"'))
+    toml = _tiny_with(tmp_path, 'visibility = "after_due_date"')
+    spec = toml.parent
     assignment = load(spec)
     results = json.loads(gradescope_json(not_run("x", assignment, RunStatus.ERROR, "why"), assignment, 1.0))
     assert [t["visibility"] for t in results["tests"]] == ["after_due_date"]
@@ -199,11 +205,7 @@ def test_a_large_groups_id_fits_and_hidden_exercises_keep_the_total_to_themselve
     (tmp_path / "submission_metadata.json").write_text(json.dumps({"users": [{"id": 10_000_000 + i} for i in range(30)]}))
     sid = student(tmp_path)
     assert len(sid.encode()) <= 200 and "~" in sid
-    spec = tmp_path / "tiny"
-    shutil.copytree(TINY, spec)
-    toml = spec / "assignment.toml"
-    toml.write_text(toml.read_text().replace('outputs = ["h"]', 'outputs = ["h"]\nvisibility = "hidden"'))
-    assignment = load(spec)
+    assignment = load(_tiny_with(tmp_path, 'visibility = "hidden"').parent)
     results = json.loads(gradescope_json(not_run("x", assignment, RunStatus.OK, ""), assignment, 1.0))
     assert "the results you may see now are below" in results["output"] and "/ 1" not in results["output"]
 
