@@ -275,3 +275,20 @@ def test_tanh_and_mse(shape):
 def test_bad_softmax_input_names_the_argument(call, words):
     with pytest.raises(ValueError, match=re.escape(words)):
         call()
+
+
+@pytest.mark.parametrize("sizes, batch", [((3, 4, 2), None), ((1, 1, 1), 1), ((5, 3, 4), 6)])
+def test_classifier_gradients_match_finite_differences(sizes, batch):
+    from reference import classifier
+
+    rng = np.random.default_rng(14)
+    n0, n1, k = sizes
+    params = {"W1": rng.normal(size=(n0, n1)), "b1": rng.normal(size=n1), "W2": rng.normal(size=(n1, k)), "b2": rng.normal(size=k)}
+    x = rng.normal(size=(n0,) if batch is None else (batch, n0))
+    y = rng.integers(0, k, size=() if batch is None else (batch,))
+    loss, grads = classifier.loss_and_grads(x, y, params)
+    names = list(params)
+    for i, name in enumerate(names):
+        def f(*values: np.ndarray) -> np.ndarray:
+            return np.asarray(classifier.loss_and_grads(x, y, dict(zip(names, values)))[0])
+        np.testing.assert_allclose(grads[name], numerical_jacobian(f, [params[n] for n in names], i), rtol=1e-5, atol=1e-6)

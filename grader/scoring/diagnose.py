@@ -95,6 +95,10 @@ CATALOGUED = {
     "times_batch": "your {name} is the expected one times the batch size",
     "mask_only": "your {name} is the step function Θ({detail}) alone: multiply it by the upstream gradient",
     "returned_input": "your {name} is the input {detail}, unchanged",
+    "no_upstream": "your {name} is the local derivative alone: multiply it by the upstream gradient {detail} (the chain rule)",
+    "no_onehot": "your {name} is softmax(z) without the targets {detail} subtracted: the cross-entropy's gradient is softmax(z) − onehot(y)",
+    "softmax_axis": "your {name} takes the softmax of {detail} over the wrong axis (down the batch's columns): each row is one "
+                    "datapoint, so the softmax runs along each row",
 }
 
 

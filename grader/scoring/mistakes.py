@@ -25,7 +25,7 @@ MAX_PERMUTED_NDIM = 4  # axis orders of answers with more axes are not listed (5
 class Wrong:
     """One catalogued wrong answer to a trial."""
 
-    code: str  # transpose, axes_order, sign, double, half, mean_not_sum, times_batch, mask_only, returned_input
+    code: str  # transpose, axes_order, sign, double, half, mean_not_sum, times_batch, mask_only, returned_input, no_upstream, no_onehot, softmax_axis
     detail: str  # which one: the axes order "(1, 0)" or the input's name "a"; "" when the code says it all
     value: np.ndarray
 
@@ -74,9 +74,38 @@ def scalings(batch: int | None) -> Iterator[tuple[str, float]]:
 
 def from_inputs(right: np.ndarray, inputs: dict[str, np.ndarray]) -> Iterator[Wrong]:
     """An input of the answer's shape returned as it came (relu's Θ ignored), or its step function
-    Θ(x) alone (relu backward without the upstream gradient; direct arguments only)."""
+    Θ(x) alone (relu backward without the upstream gradient; direct arguments only); the local
+    derivative alone, the upstream gradient `dL_…` not multiplied in (when that derivative is no step
+    function: then it is the one above); and, for an answer with class targets among the inputs
+    (labels, or one-hot rows), the mistakes of softmax cross-entropy's backward."""
     for name, x in inputs.items():
         if x.shape == right.shape:
             if "." not in name:
                 yield Wrong("mask_only", name, (x > 0).astype(np.float64))
             yield Wrong("returned_input", name, x)
+            if name.split(".")[-1].startswith("dL_") and np.all(np.abs(x) > 1e-6):
+                local = right / x
+                if not np.all((local == 0) | (local == 1)):
+                    yield Wrong("no_upstream", name, local)
+    yield from _classification(right, inputs)
+
+
+def _classification(right: np.ndarray, inputs: dict[str, np.ndarray]) -> Iterator[Wrong]:
+    """Softmax cross-entropy's backward, softmax(z) − onehot(y), made wrong: the one-hot targets not
+    subtracted, or the softmax taken over the batch's axis; only where the inputs hold class targets."""
+    if right.ndim not in (1, 2) or not right.shape[-1]:
+        return
+    k = right.shape[-1]
+    targets = {}
+    for name, x in inputs.items():
+        if x.shape == right.shape[:-1] and x.dtype.kind in "iu" and x.size and x.min() >= 0 and x.max() < k:
+            targets[name] = np.eye(k)[x]
+        elif x.shape == right.shape and x.size and np.all((x == 0) | (x == 1)) and np.all(x.sum(axis=-1) == 1):
+            targets[name] = x.astype(np.float64)
+    for name, target in targets.items():
+        yield Wrong("no_onehot", name, right + target)
+        if right.ndim == 2:
+            for z_name, z in inputs.items():
+                if z.shape == right.shape and z.dtype.kind == "f" and z_name != name:
+                    e = np.exp(z - z.max(axis=0, keepdims=True))
+                    yield Wrong("softmax_axis", z_name, e / e.sum(axis=0, keepdims=True) - target)
