@@ -68,14 +68,16 @@ def test_mlp_matches_torch_autograd(sizes):
         np.testing.assert_allclose(grads[k], p[k].grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("batch", [None, 1, 4])
-def test_softmax_family_matches_torch(batch):
+@pytest.mark.parametrize("seed", range(8))
+def test_softmax_family_matches_torch(seed):
+    """On randomised shapes: k classes from 1 to 6, one datapoint or a batch of 1 to 5."""
     from reference import log_softmax, mse, softmax, softmax_cross_entropy, softmax_cross_entropy_onehot, tanh
 
-    rng = np.random.default_rng(27)
-    z = rng.normal(size=(5,) if batch is None else (batch, 5))
-    y = rng.integers(0, 5, size=() if batch is None else (batch,))
-    onehot = np.eye(5)[y]
+    rng = np.random.default_rng(27 + seed)
+    k, batch = int(rng.integers(1, 7)), [None, *range(1, 6)][int(rng.integers(0, 6))]
+    z = rng.normal(size=(k,) if batch is None else (batch, k)) * 3
+    y = rng.integers(0, k, size=() if batch is None else (batch,))
+    onehot = np.eye(k)[y]
     np.testing.assert_allclose(softmax.jacobian(z), functional.jacobian(lambda x: torch.softmax(x, -1), t(z)).numpy(), rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(log_softmax.jacobian(z), functional.jacobian(lambda x: torch.log_softmax(x, -1), t(z)).numpy(), rtol=1e-10, atol=1e-14)
     loss = lambda x: -(torch.log_softmax(x, -1) * t(onehot)).sum()  # noqa: E731
@@ -87,3 +89,21 @@ def test_softmax_family_matches_torch(batch):
     f = rng.normal(size=z.shape)
     for ours, theirs in zip(mse.backward(f, z), functional.jacobian(lambda a, b: ((a - b) ** 2).mean(), (t(f), t(z)))):
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_classifier_matches_torch_autograd(seed):
+    from reference import classifier
+
+    rng = np.random.default_rng(40 + seed)
+    n0, n1, k, batch = (int(v) for v in rng.integers(1, 6, size=4))
+    params = {"W1": rng.normal(size=(n0, n1)), "b1": rng.normal(size=n1), "W2": rng.normal(size=(n1, k)), "b2": rng.normal(size=k)}
+    x, y = rng.normal(size=(batch, n0)), rng.integers(0, k, size=batch)
+    loss, grads = classifier.loss_and_grads(x, y, params)
+    tensors = {name: t(value).requires_grad_() for name, value in params.items()}
+    logits = torch.tanh(t(x) @ tensors["W1"] + tensors["b1"]) @ tensors["W2"] + tensors["b2"]
+    theirs = -torch.log_softmax(logits, -1)[torch.arange(batch), torch.tensor(y)].sum()
+    theirs.backward()
+    assert loss == pytest.approx(theirs.item(), rel=1e-12)
+    for name, tensor in tensors.items():
+        np.testing.assert_allclose(grads[name], tensor.grad.numpy(), rtol=1e-10, atol=1e-12)
