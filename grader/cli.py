@@ -37,6 +37,7 @@ from grader.run import Graded, grade_all
 from grader.scoring.score import percent, points
 from grader.selfcheck import report_check
 from grader.spec import Assignment, SpecError, load
+from grader.trials import plan
 from grader.store import FILE as STORE, SEED, SEED_FILE, Store, folder_seed
 
 SEED_VARIABLE = "GRADER_SEED"
@@ -183,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         return _gradescope(args, console)
     try:
         assignment = load(args.assignment)
+        for exercise in assignment.exercises:
+            plan(exercise)  # a reference that raises, or trials that cannot discriminate: said before anything is written
         sandbox = detect()
         console.print(sandbox.describe())
         if args.strict and not all(sandbox.layers.values()):

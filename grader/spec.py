@@ -118,8 +118,9 @@ class Exercise:
         value = self.reference(*args.values())
         if self.reference_output is not None and not (isinstance(value, (tuple, list)) and self.reference_output < len(value)):
             got = f"{len(value)} values" if isinstance(value, (tuple, list)) else f"a {type(value).__name__}"
+            valid = f" (valid: 0 … {len(value) - 1})" if isinstance(value, (tuple, list)) and value else ""
             raise SpecError(f"exercise '{self.id}': reference_output = {self.reference_output}, but its reference "
-                            f"{self.reference_name} returns {got}")
+                            f"{self.reference_name} returns {got}{valid}")
         return _select(value, self.reference_output)
 
     def hidden(self, trial: int) -> bool:
@@ -307,13 +308,28 @@ def resolve(name: str, where: str = "reference", folder: Path | None = None) -> 
         target: Any = _module(module_name, folder)
         for attr in attrs.split("."):
             target = getattr(target, attr)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] != module_name.split(".")[0]:  # found, but what it imports is not
+            raise SpecError(f"{where}: reference {name!r}: its module imports {exc.name}, which cannot be found{_frames(exc, folder)}") from None
+        raise SpecError(f"{where}: reference {name!r} cannot be found ({exc})") from None
     except (ImportError, AttributeError, ValueError) as exc:
         raise SpecError(f"{where}: reference {name!r} cannot be found ({exc})") from None
     except Exception as exc:  # the instructor's module itself fails on import
-        raise SpecError(f"{where}: reference {name!r}: its module raised {type(exc).__name__}: {exc} on import") from None
+        raise SpecError(f"{where}: reference {name!r}: its module raised {type(exc).__name__}: {exc} on import{_frames(exc, folder)}") from None
     if not callable(target):
         raise SpecError(f"{where}: reference {name!r} is not callable")
     return target
+
+
+def _frames(exc: BaseException, folder: Path | None) -> str:
+    """The frames of an exception that are in the assignment folder's own files, as a traceback shows them."""
+    import traceback
+
+    if folder is None:
+        return ""
+    inside = str(folder.resolve())
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if str(Path(f.filename).resolve()).startswith(inside)]
+    return ("\n" + "".join(traceback.format_list(frames)).rstrip()) if frames else ""
 
 
 def _module(name: str, folder: Path | None) -> Any:

@@ -90,6 +90,8 @@ def test_the_assignment_folders_own_modules_are_references_everywhere(tmp_path):
 @pytest.mark.parametrize("module, words", [
     (BROKEN, "exercise relu_forward: its reference myref:relu_forward raised ZeroDivisionError: division by zero on arguments a=(1,)"),
     ("raise RuntimeError('half written')\n", "reference 'myref:relu_forward': its module raised RuntimeError: half written on import"),
+    ("import numpy as np\nSCALE = 1 / 0\n", 'its module raised ZeroDivisionError: division by zero on import File "'),
+    ("import nosuchmodule\n", "reference 'myref:relu_forward': its module imports nosuchmodule, which cannot be found"),
     ("import numpy as np\n", "reference 'myref:relu_forward' cannot be found"),
 ])
 def test_a_reference_that_fails_is_the_instructors_error_said_plainly(tmp_path, module, words):
@@ -101,5 +103,8 @@ def test_a_reference_that_fails_is_the_instructors_error_said_plainly(tmp_path, 
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     text = " ".join(done.stderr.split())
     assert done.returncode == 2 and words in text and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "reports").exists()  # said before a seed is drawn or a store made
+    if "SCALE" in module:
+        assert 'myref.py", line 2, in <module>' in text and "SCALE = 1 / 0" in text
     if module is BROKEN:
         assert 'myref.py", line 4, in relu_forward' in text and "return 1 / 0" in text and "grader/" not in text

@@ -33,7 +33,7 @@ Self-check for {title}
 2. Keep selfcheck.bundle beside your notebook ({notebook}).
 3. In the notebook, after defining a function:
        from grader import check
-       check(relu_backward)      # one function
+       check({function})      # one function
        check()                   # every function defined so far
    In a terminal, the whole notebook, run as the grading runs it:
        grader-check {notebook}
@@ -108,6 +108,7 @@ def write_handout(folder: Path, student: Path, bundle: Path) -> Path:
     shutil.copy(student, folder / student.name)
     shutil.copy(bundle, folder / bundle.name)
     wheel = write_kit(folder)
-    title = read_bundle(bundle)[0].title
-    (folder / "README.txt").write_text(STUDENTS.format(title=title, wheel=wheel.name, notebook=student.name), encoding="utf-8")
+    assignment = read_bundle(bundle)[0]
+    (folder / "README.txt").write_text(STUDENTS.format(title=assignment.title, wheel=wheel.name, notebook=student.name,
+                                                       function=assignment.exercises[0].function), encoding="utf-8")
     return folder

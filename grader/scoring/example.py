@@ -103,6 +103,8 @@ def _literal(value: Any) -> str:
         array = np.asarray(value)
         if array.size > SHOWN // 4:
             return f"an array of shape {array.shape}"
-        if array.dtype.kind in "biuf":
+        if array.dtype.kind in "iu":  # class labels and the like stay integers: they index
+            return f"np.array({array.tolist()!r})"
+        if array.dtype.kind in "bf":
             return f"np.array({(np.round(array.astype(np.float64), 6) + 0.0).tolist()!r})"  # + 0.0: no -0.0
     return repr(value)[:200]

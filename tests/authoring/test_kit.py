@@ -49,6 +49,7 @@ def test_the_handout_holds_the_notebook_the_bundle_the_kit_and_how_to_use_them(k
     assert names == sorted(["README.txt", "selfcheck.bundle", "student.ipynb", kit["wheel"].name])
     readme = (kit["handout"] / "README.txt").read_text()
     assert f"pip install {kit['wheel'].name}" in readme and "grader-check student.ipynb" in readme and "check()" in readme
+    assert "check(linear_forward)" in readme  # a function of this assignment's, its first
 
 
 def test_the_kit_holds_no_answer_key(kit):

@@ -110,3 +110,19 @@ def test_grader_check_prints_the_case_for_a_notebook(tmp_path, bundle):
     assert done.returncode == 1
     assert "relu_forward: the smallest case it gets wrong, to paste into a cell:" in done.stdout
     assert "print(relu_forward(a))" in done.stdout and "# expected: np.array([1.0, 0.0])" in done.stdout
+
+
+def test_a_case_with_class_labels_keeps_them_integers_so_it_runs_as_pasted(tmp_path):
+    """The smallest failing case of an exercise with labels: pasted into a cell, it runs (labels
+    written as floats could not index)."""
+    from grader.scoring.example import _literal
+
+    assert _literal(np.array([0, 2])) == "np.array([0, 2])" and _literal(np.array(1)) == "np.array(1)"
+    assert _literal(np.array([0.5, -0.0])) == "np.array([0.5, 0.0])"
+    classifier = load("classifier")
+    exercise = next(e for e in classifier.exercises if e.id == "ce_backward")
+    case = next(c for c in small_cases(exercise) if c.batch)
+    source = "import numpy as np\n" + "\n".join(f"{name} = {_literal(value)}" for name, value in case.args.items())
+    scope: dict = {}
+    exec(source + "\nout = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True) - np.eye(z.shape[-1])[y]", scope)
+    np.testing.assert_allclose(scope["out"], case.expected, rtol=1e-5, atol=1e-5)
