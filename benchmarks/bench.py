@@ -5,8 +5,12 @@
 For each N it writes N correct `backprop` notebooks, times `grader run` on them (everything
 included: start-up, all trials, the reports) and times executing the same notebooks with nbclient,
 one kernel each, as many at once as `--jobs`. It prints notebooks per second for both, their
-ratio, and the grader process's peak memory. `--baseline-sample K` times the baseline on the first
-K notebooks only (its rate per notebook does not depend on N), to keep large runs short.
+ratio, and the grader process's peak memory. It also times the compute floor of the same work: each
+notebook's code cells executed, every exercise's trials drawn (the reference's answers included),
+the functions called on copies of the inputs and the answers compared, all in this one process
+with no isolation; the grader's rate is printed as a share of that floor on every core (`--jobs`).
+`--baseline-sample K` times the baseline (and the floor) on the first K notebooks only (their rates
+per notebook do not depend on N), to keep large runs short.
 `--repeat R` runs `grader run` R times per N and reports the median time (these shared machines
 vary by ±10-20% from run to run).
 """
@@ -14,6 +18,9 @@ vary by ±10-20% from run to run).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
+import io
 import os
 import shutil
 import statistics
@@ -76,6 +83,32 @@ def time_baseline(paths: list[Path], jobs: int) -> float:
     return time.perf_counter() - started
 
 
+def time_floor(paths: list[Path]) -> float:
+    """Seconds for the grading work itself, in one process, with no isolation: what no sandbox,
+    process, codec or report adds to."""
+    from grader.discover import read_cells
+    from grader.scoring.compare import Tolerance, compare
+    from grader.spec import load
+    from grader.trials import make_trials
+
+    assignment = load("backprop")
+    for exercise in assignment.exercises:
+        make_trials(exercise, "warm", "up")  # each exercise's plan is made once per run, in the grader too
+    started = time.perf_counter()
+    for path in paths:
+        namespace: dict = {}
+        with contextlib.redirect_stdout(io.StringIO()):  # what the cells print, kept as the grader keeps it
+            for source in read_cells(path):
+                exec(compile(source, str(path), "exec"), namespace)
+        for exercise in assignment.exercises:
+            tolerance, names = Tolerance(exercise.rtol, exercise.atol), exercise.outputs if exercise.output is None else ()
+            for trial in make_trials(exercise, "1", path.stem):
+                result = namespace[exercise.function](*copy.deepcopy(trial.args).values())
+                graded = result if exercise.output is None else result[exercise.output]
+                assert compare(trial.expected, graded, exercise.graded_name, tolerance, names).passed
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 800])
@@ -85,7 +118,7 @@ def main() -> None:
     parser.add_argument("--baseline-sample", type=int, default=0, help="time the baseline on this many notebooks (0: all)")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, --jobs {args.jobs}, executor {args.executor}, median of {args.repeat} grader run(s)")
-    print(f"{'N':>5} {'grader s':>9} {'grader nb/s':>12} {'nbclient nb/s':>14} {'ratio':>6} {'grader peak MiB':>16}")
+    print(f"{'N':>5} {'grader s':>9} {'grader nb/s':>12} {'nbclient nb/s':>14} {'ratio':>6} {'floor nb/s':>11} {'of floor':>9} {'grader peak MiB':>16}")
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
             paths = make_class(Path(tmp) / "submissions", n)
@@ -93,8 +126,10 @@ def main() -> None:
             seconds, peak = statistics.median(r[0] for r in runs), max(r[1] for r in runs)
             sample = paths[: args.baseline_sample] if args.baseline_sample else paths
             baseline_rate = len(sample) / time_baseline(sample, args.jobs)
+            floor_rate = len(sample) / time_floor(sample) * args.jobs  # one core's rate, on every core
             rate = n / seconds
-            print(f"{n:>5} {seconds:>9.2f} {rate:>12.1f} {baseline_rate:>14.2f} {rate / baseline_rate:>6.1f} {peak:>16.0f}", flush=True)
+            print(f"{n:>5} {seconds:>9.2f} {rate:>12.1f} {baseline_rate:>14.2f} {rate / baseline_rate:>6.1f} {floor_rate:>11.1f} "
+                  f"{rate / floor_rate:>9.0%} {peak:>16.0f}", flush=True)
 
 
 if __name__ == "__main__":
