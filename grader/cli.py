@@ -183,46 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gradescope":
         return _gradescope(args, console)
     try:
-        assignment = load(args.assignment)
-        for exercise in assignment.exercises:
-            plan(exercise)  # a reference that raises, or trials that cannot discriminate: said before anything is written
-        sandbox = detect()
-        console.print(sandbox.describe())
-        if args.strict and not all(sandbox.layers.values()):
-            raise SpecError("--strict: not every sandbox layer is available here (see above)")
-        export = LmsExport(read_roster(args.roster, args.roster_key) if args.roster else None, args.lms_column, args.missing)
-        if args.lms_column is not None and args.lms_column.strip() in CANVAS:
-            raise SpecError(f"--lms-column {args.lms_column!r} is one of the columns Canvas matches students by ({', '.join(CANVAS)}): "
-                            "name the assignment's column, e.g. 'Backprop by hand (12345)'")
-        if export.roster is not None and export.roster.kind == "canvas" and args.lms_column and args.lms_column not in export.roster.columns:
-            console.print(escape(f"warning: the roster has no column {args.lms_column!r}, so Canvas will make it a new assignment "
-                                 f"(its assignments: {', '.join(c for c in export.roster.columns if c not in CANVAS) or 'none'})"))
-        if args.nbgrader is not None and (Path(args.nbgrader).name != args.nbgrader or args.nbgrader in ("", ".", "..")):
-            raise SpecError(f"--nbgrader {args.nbgrader!r}: the name of an assignment's folder, such as ps1")
-        args.nbgrader = args.nbgrader or _nbgrader_layout(args.submissions, console)
-        found, skipped = entries(args.submissions, args.nbgrader)
-        if skipped and args.nbgrader:
-            console.print(escape(f"{len(skipped)} student(s) have no {args.nbgrader} folder: {', '.join(shown(p.name) for p in skipped)}"))
-        elif skipped:
-            console.print(escape(f"skipped {len(skipped)} file(s) that are not a notebook, a folder or a zip archive: "
-                                 f"{', '.join(shown(p.name) for p in skipped)}"))
-        if not found:
-            if args.nbgrader:
-                found_names = nbgrader_assignments(args.submissions)
-                raise FileNotFoundError(f"nothing to grade in {args.submissions}: no student has a folder {args.nbgrader}"
-                                        + (f" (the assignments there: {', '.join(found_names)})" if found_names else ""))
-            raise FileNotFoundError(f"nothing to grade in {args.submissions}: no notebook (.ipynb), folder or zip archive")
-        if args.format == "gradescope" and len(found) != 1:
-            raise SpecError(f"--format gradescope grades one submission; {args.submissions} holds {len(found)} "
-                            "(on Gradescope itself, use the autograder that `grader gradescope` builds)")
-        seed = args.seed or os.environ.get(SEED_VARIABLE)
-        if seed and not SEED.fullmatch(seed):
-            raise SpecError(f"the grading seed ({'--seed' if args.seed else '$' + SEED_VARIABLE}) must be 1 to 100 letters, digits, '-', '_' or '.'")
-        if not seed:
-            seed, drawn = folder_seed(args.out)
-            kept = args.out / SEED_FILE
-            console.print(escape(f"no --seed or ${SEED_VARIABLE}: drew the seed {seed} for this output folder, kept in {kept}" if drawn else
-                                 f"grading with the seed {seed} kept in {kept} (drawn on this folder's first run; --seed overrides)"))
+        assignment, export = _prepare(args, console)
+        seed = _seed(args, console)
         store = Store(args.out / STORE)
         started = time.monotonic()
         try:
@@ -274,6 +236,57 @@ def _nbgrader_layout(submissions: Path, console: Console) -> str | None:
     if names:
         console.print(escape(f"{submissions} has nbgrader's layout (<student>/<assignment>/): grading its assignment {names[0]}"))
     return names[0] if names else None
+
+
+def _prepare(args: argparse.Namespace, console: Console) -> tuple[Assignment, LmsExport]:
+    """Everything `grader run` checks before it writes anything: the spec and its references, the
+    sandbox under --strict, the roster and the LMS column, the submissions (and their layout)."""
+    assignment = load(args.assignment)
+    for exercise in assignment.exercises:
+        plan(exercise)  # a reference that raises, or trials that cannot discriminate: said before anything is written
+    sandbox = detect()
+    console.print(sandbox.describe())
+    if args.strict and not all(sandbox.layers.values()):
+        raise SpecError("--strict: not every sandbox layer is available here (see above)")
+    export = LmsExport(read_roster(args.roster, args.roster_key) if args.roster else None, args.lms_column, args.missing)
+    if args.lms_column is not None and args.lms_column.strip() in CANVAS:
+        raise SpecError(f"--lms-column {args.lms_column!r} is one of the columns Canvas matches students by ({', '.join(CANVAS)}): "
+                        "name the assignment's column, e.g. 'Backprop by hand (12345)'")
+    if export.roster is not None and export.roster.kind == "canvas" and args.lms_column and args.lms_column not in export.roster.columns:
+        console.print(escape(f"warning: the roster has no column {args.lms_column!r}, so Canvas will make it a new assignment "
+                             f"(its assignments: {', '.join(c for c in export.roster.columns if c not in CANVAS) or 'none'})"))
+    if args.nbgrader is not None and (Path(args.nbgrader).name != args.nbgrader or args.nbgrader in ("", ".", "..")):
+        raise SpecError(f"--nbgrader {args.nbgrader!r}: the name of an assignment's folder, such as ps1")
+    args.nbgrader = args.nbgrader or _nbgrader_layout(args.submissions, console)
+    found, skipped = entries(args.submissions, args.nbgrader)
+    if skipped and args.nbgrader:
+        console.print(escape(f"{len(skipped)} student(s) have no {args.nbgrader} folder: {', '.join(shown(p.name) for p in skipped)}"))
+    elif skipped:
+        console.print(escape(f"skipped {len(skipped)} file(s) that are not a notebook, a folder or a zip archive: "
+                             f"{', '.join(shown(p.name) for p in skipped)}"))
+    if not found:
+        if args.nbgrader:
+            found_names = nbgrader_assignments(args.submissions)
+            raise FileNotFoundError(f"nothing to grade in {args.submissions}: no student has a folder {args.nbgrader}"
+                                    + (f" (the assignments there: {', '.join(found_names)})" if found_names else ""))
+        raise FileNotFoundError(f"nothing to grade in {args.submissions}: no notebook (.ipynb), folder or zip archive")
+    if args.format == "gradescope" and len(found) != 1:
+        raise SpecError(f"--format gradescope grades one submission; {args.submissions} holds {len(found)} "
+                        "(on Gradescope itself, use the autograder that `grader gradescope` builds)")
+    return assignment, export
+
+
+def _seed(args: argparse.Namespace, console: Console) -> str:
+    """The grading seed: --seed, $GRADER_SEED, or the one kept in the output folder (drawn on its first run)."""
+    seed = args.seed or os.environ.get(SEED_VARIABLE)
+    if seed and not SEED.fullmatch(seed):
+        raise SpecError(f"the grading seed ({'--seed' if args.seed else '$' + SEED_VARIABLE}) must be 1 to 100 letters, digits, '-', '_' or '.'")
+    if not seed:
+        seed, drawn = folder_seed(args.out)
+        kept = args.out / SEED_FILE
+        console.print(escape(f"no --seed or ${SEED_VARIABLE}: drew the seed {seed} for this output folder, kept in {kept}" if drawn else
+                             f"grading with the seed {seed} kept in {kept} (drawn on this folder's first run; --seed overrides)"))
+    return seed
 
 
 def _exit(results: list[SubmissionResult], assignment: Assignment, fail_under: float | None, console: Console) -> Exit:
