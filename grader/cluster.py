@@ -23,7 +23,7 @@ from distributed.scheduler import KilledWorker
 
 from grader.executors import executor
 from grader.executors.base import Executor
-from grader.executors.sandbox import claim_slot, detect
+from grader.executors.sandbox import detect
 from grader.grading import grade, not_run
 from grader.model import Options, RunStatus, Submission, SubmissionResult
 from grader.spec import Assignment, assignment_files, load

@@ -60,7 +60,7 @@ def entries(root: Path, nbgrader: str | None = None) -> tuple[list[Path], list[P
     if nbgrader:
         if not root.is_dir():
             raise FileNotFoundError(f"no submissions at {root}: it is not a folder of nbgrader's layout (submitted/<student>/<assignment>/)")
-        students = [e for e in sorted(root.iterdir()) if e.is_dir() and not _hidden(e.name)]
+        students = [e for e in sorted(root.iterdir()) if e.is_dir() and not litter(e.name)]
         submitted = [s for s in students if not s.is_symlink() and (s / nbgrader).is_dir() and not (s / nbgrader).is_symlink()]
         return [s / nbgrader for s in submitted], [s for s in students if s not in submitted]  # links among them: never read
     if root.is_file() and root.suffix in SUBMISSION_SUFFIXES:
@@ -70,7 +70,7 @@ def entries(root: Path, nbgrader: str | None = None) -> tuple[list[Path], list[P
         raise FileNotFoundError(f"no submissions at {root}: it {what}")
     taken, skipped = [], []
     for entry in sorted(root.iterdir()):
-        if _hidden(entry.name):
+        if litter(entry.name):
             continue
         if entry.is_symlink():  # refused when it is named or points as a submission would be; else skipped
             kept = entry.suffix in (*SUBMISSION_SUFFIXES, "") or entry.is_dir()
@@ -91,12 +91,12 @@ def nbgrader_assignments(root: Path) -> list[str]:
     subfolder, one of which might hold such a file); else []."""
     if not root.is_dir():
         return []
-    students = [e for e in root.iterdir() if not _hidden(e.name)]
+    students = [e for e in root.iterdir() if not litter(e.name)]
     if not students or not all(e.is_dir() and not e.is_symlink() for e in students):
         return []
     names: set[str] = set()
     for folder in students:
-        inner = [e for e in folder.iterdir() if not _hidden(e.name)]
+        inner = [e for e in folder.iterdir() if not litter(e.name)]
         holding = [e for e in inner if e.is_dir() and not e.is_symlink() and any(e.glob("*.ipynb"))]
         if any(e.suffix == ".ipynb" for e in inner) or not holding or not all((e / "timestamp.txt").is_file() for e in holding):
             return []
@@ -144,7 +144,7 @@ def _from_folder(sid: str, folder: Path, shown_as: Path) -> Submission:
     unsafe = _unsafe(folder)
     if unsafe:
         return Submission(sid, None, error=f"{shown(shown_as.name)} {unsafe}")
-    notebooks = sorted(p for p in folder.rglob("*.ipynb") if not any(map(_hidden, p.relative_to(folder).parts)))
+    notebooks = sorted(p for p in folder.rglob("*.ipynb") if not any(map(litter, p.relative_to(folder).parts)))
     if len(notebooks) == 1:
         return Submission(sid, notebooks[0], notebooks[0].parent)
     if not notebooks:
@@ -190,6 +190,6 @@ def _ambiguous(sid: str, subs: list[Submission]) -> Submission:
     return Submission(sid, None, error=f"{len(subs)} submissions found for {sid} (a notebook, a folder or a zip each); keep one")
 
 
-def _hidden(name: str) -> bool:
+def litter(name: str) -> bool:
     """Checkpoints, dotfiles and macOS archive litter are never a student's notebook."""
     return name.startswith((".", "__MACOSX"))

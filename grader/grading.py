@@ -61,7 +61,7 @@ def grade_submission(
             trial_results += graded
             results.append(scored)
     problems = [c for c in execution.cells if c.status != CellStatus.OK]
-    hidden = any(e.shown_trials is not None and e.shown_trials < len(trials[e.id]) for e in assignment.exercises)
+    hidden = any(e.has_hidden for e in assignment.exercises)
     output = cap("".join(execution.printed)) if hidden else execution.output  # what the calls printed could show a hidden trial's inputs
     result = SubmissionResult(sub.student_id, execution.status, execution.message, results, trial_results, problems, output)
     if notebook:

@@ -225,6 +225,11 @@ class SubmissionResult:
     def total(self) -> float:
         return sum(e.score for e in self.exercises)
 
+    @property
+    def nothing_run(self) -> bool:
+        """Nothing of it could be run (no notebook, an unreadable one): no exercise was graded."""
+        return self.status == RunStatus.ERROR and all(e.status == ExerciseStatus.NOT_RUN for e in self.exercises)
+
     def summary(self) -> SubmissionResult:
         """The scores without the per-trial details, the printed output and the notebook (whether there is one stays)."""
         return replace(self, trials=[], cells=[], output="", notebook="…" if self.notebook else "")

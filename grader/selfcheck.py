@@ -141,7 +141,7 @@ def report_check(notebook: Path, bundle: str | Path | None = None, timeout: floa
     except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
-    if result.status == RunStatus.ERROR and all(e.status == ExerciseStatus.NOT_RUN for e in result.exercises):
+    if result.nothing_run:
         console.print(f"[red]error:[/red] {escape(result.message)}")  # the notebook cannot be read: nothing was checked
         return 2
     table = Table(title=Text(f"{notebook.name}: {points(result.total)} / {points(max_total)} on the public trials"))

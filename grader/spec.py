@@ -128,6 +128,11 @@ class Exercise:
         return self.shown_trials is not None and trial >= self.shown_trials
 
     @property
+    def has_hidden(self) -> bool:
+        """Whether some of its trials are hidden."""
+        return self.hidden(self.trials - 1)
+
+    @property
     def graded_name(self) -> str:
         """What the graded value is called in messages ('dL_dW', or the function's name)."""
         if self.output is not None and self.output < len(self.outputs):
@@ -310,26 +315,29 @@ def resolve(name: str, where: str = "reference", folder: Path | None = None) -> 
             target = getattr(target, attr)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] != module_name.split(".")[0]:  # found, but what it imports is not
-            raise SpecError(f"{where}: reference {name!r}: its module imports {exc.name}, which cannot be found{_frames(exc, folder)}") from None
+            raise SpecError(f"{where}: reference {name!r}: its module imports {exc.name}, which cannot be found{frames(exc, _in(folder))}") from None
         raise SpecError(f"{where}: reference {name!r} cannot be found ({exc})") from None
     except (ImportError, AttributeError, ValueError) as exc:
         raise SpecError(f"{where}: reference {name!r} cannot be found ({exc})") from None
     except Exception as exc:  # the instructor's module itself fails on import
-        raise SpecError(f"{where}: reference {name!r}: its module raised {type(exc).__name__}: {exc} on import{_frames(exc, folder)}") from None
+        raise SpecError(f"{where}: reference {name!r}: its module raised {type(exc).__name__}: {exc} on import{frames(exc, _in(folder))}") from None
     if not callable(target):
         raise SpecError(f"{where}: reference {name!r} is not callable")
     return target
 
 
-def _frames(exc: BaseException, folder: Path | None) -> str:
-    """The frames of an exception that are in the assignment folder's own files, as a traceback shows them."""
+def frames(exc: BaseException, keep: Callable[[str], bool]) -> str:
+    """The frames of an exception whose files `keep` takes (the instructor's own code, never the
+    grader's), as a traceback shows them, on lines of their own after a newline; "" if none."""
     import traceback
 
-    if folder is None:
-        return ""
-    inside = str(folder.resolve())
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if str(Path(f.filename).resolve()).startswith(inside)]
-    return ("\n" + "".join(traceback.format_list(frames)).rstrip()) if frames else ""
+    own = [f for f in traceback.extract_tb(exc.__traceback__) if keep(f.filename)]
+    return ("\n" + "".join(traceback.format_list(own)).rstrip()) if own else ""
+
+
+def _in(folder: Path | None) -> Callable[[str], bool]:
+    inside = str(folder.resolve()) if folder else None
+    return lambda filename: inside is not None and str(Path(filename).resolve()).startswith(inside)
 
 
 def _module(name: str, folder: Path | None) -> Any:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import traceback
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -26,7 +25,7 @@ import numpy as np
 
 from grader.scoring.compare import Tolerance
 from grader.scoring.mistakes import MAX_PERMUTED_NDIM, OP_MISTAKES, from_inputs, orders, scalings, wrong_answers
-from grader.spec import Args, Exercise, SpecError
+from grader.spec import Args, Exercise, SpecError, frames
 
 MARGIN = 2.0  # a catalogued wrong answer must miss by twice the tolerance, so float noise cannot let it pass
 PROBES = 16  # draws per parity that decide which mistakes apply and which dimensions may be 1
@@ -106,11 +105,9 @@ def answer(exercise: Exercise, args: dict[str, Any]) -> Any:
     except SpecError:
         raise
     except Exception as exc:
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_GRADER)]
-        shown = "".join(traceback.format_list(frames)).rstrip()
         shapes = " ".join(f"{name}={np.shape(value)}" for name, value in flat(args))
         raise SpecError(f"exercise {exercise.id}: its reference {exercise.reference_name} raised {type(exc).__name__}: {exc} "
-                        f"on arguments {shapes}" + (f"\n{shown}" if shown else "")) from None
+                        f"on arguments {shapes}{frames(exc, lambda filename: not filename.startswith(_GRADER))}") from None
 
 
 def draw_dims(exercise: Exercise, forced: str | None, rng: np.random.Generator) -> dict[str, int]:

@@ -31,7 +31,7 @@ from pathlib import Path
 import grader
 from grader.authoring.kit import version
 from grader.authoring.wheel import write_wheel
-from grader.discover import shown, student_id
+from grader.discover import litter, shown, student_id
 from grader.executors.received import safe_text
 from grader.grading import not_run
 from grader.model import Limits, Options, RunStatus, SubmissionResult
@@ -142,9 +142,9 @@ def choose(folder: Path, expected: str) -> tuple[Path | None, str]:
     """The notebook to grade among what was submitted, or why there is none to grade."""
     notebooks, others = [], []
     for top, folders, files in os.walk(folder):  # links are not followed
-        folders[:] = sorted(f for f in folders if not f.startswith((".", "__MACOSX")))
+        folders[:] = sorted(f for f in folders if not litter(f))
         for name in sorted(files):
-            if not name.startswith("."):
+            if not litter(name):
                 (notebooks if name.endswith(".ipynb") else others).append(Path(top, name))
     if len(notebooks) == 1:
         return notebooks[0], ""

@@ -35,8 +35,7 @@ def gradescope_json(result: SubmissionResult, assignment: Assignment, seconds: f
         }
         for e in result.exercises
     ]
-    tests += [_hidden_trials(exercise, result) for exercise in assignment.exercises
-              if exercise.shown_trials is not None and exercise.shown_trials < exercise.trials]
+    tests += [_hidden_trials(exercise, result) for exercise in assignment.exercises if exercise.has_hidden]
     hidden = any(v != "visible" for v in visibility.values())  # the total would tell what the hidden exercises scored
     total = f"{assignment.title}: the results you may see now are below" if hidden else \
         f"{assignment.title}: {points(result.total)} / {points(assignment.max_total)}"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from grader.model import ExerciseStatus, LmsExport, Roster, RunStatus, SubmissionResult
+from grader.model import LmsExport, Roster, SubmissionResult
 from grader.reports.base import SummaryReport, inert
 from grader.spec import Assignment
 
@@ -99,17 +99,12 @@ def matching(summaries: list[SubmissionResult], roster: Roster) -> Matching:
             strangers.append(result.student_id)
     totals, several = {}, {}
     for key, results in by_key.items():
-        graded = [r for r in results if not _no_notebook(r)] or results
+        graded = [r for r in results if not r.nothing_run] or results
         if len(graded) == 1:
             totals[key] = graded[0].total
         else:
             several[key] = [r.student_id for r in graded]
     return Matching(totals, several, strangers)
-
-
-def _no_notebook(result: SubmissionResult) -> bool:
-    """A submission that held nothing to run (a folder of another Moodle plugin, a stray file)."""
-    return result.status == RunStatus.ERROR and all(e.status == ExerciseStatus.NOT_RUN for e in result.exercises)
 
 
 def canvas_rows(summaries: list[SubmissionResult], assignment: Assignment, export: LmsExport = LmsExport()) -> list[dict[str, object]]:
