@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                 write_gradescope(next(iter(graded)), assignment, args.out, time.monotonic() - started)
             if graded.reused:
                 console.print(f"{graded.reused} result(s) reused from an earlier run with the same seed (--fresh grades all again)")
-            write_reports(graded, assignment, args.out, seed, [args.format] if args.format == "json" else ["reports"], export)
+            write_reports(graded, assignment, args.out, seed, [args.format] if args.format == "json" else ["reports"], export, args.jobs)
             if export.roster is not None:
                 _warn_matching(matching(graded.summaries, export.roster), export.roster, console)
         finally:

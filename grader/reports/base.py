@@ -1,7 +1,8 @@
 """The two kinds of report a class is written as, which `grader.reports.write` drives.
 
 A `StreamedReport` is given the full results a block of submissions at a time, in student order
-(the CSV tables, each student's feedback), so memory does not grow with the class. A
+(the CSV tables, each student's feedback), so memory does not grow with the class; one that writes
+files of each submission's own (`per_student`) is given its blocks in other processes, several at once. A
 `SummaryReport` is written from the summaries alone (scores, statuses, diagnosis codes: the class
 overview, the LMS import), in a second process while the streamed ones are written. Both write into
 a staging folder; `names` says what each puts at the top of the output folder, which `write` moves
@@ -23,6 +24,7 @@ FORMULA = ("=", "+", "-", "@", "\t", "\r")  # how a spreadsheet cell that it wou
 
 class StreamedReport(ABC):
     names: tuple[str, ...] = ()
+    per_student = False  # each submission's files are its own (feedback/<student_id>.*): blocks may be written in parallel
 
     def __init__(self, staging: Path, assignment: Assignment, seed: int | str) -> None:
         self.staging, self.assignment, self.seed = staging, assignment, seed
@@ -50,5 +52,5 @@ def inert(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with every text cell that a spreadsheet would run as a formula (=, +, -, @ first: a
     student named `=HYPERLINK(...)`) prefixed with ', which shows it as text."""
     for column in [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]:
-        frame[column] = frame[column].map(lambda v: f"'{v}" if isinstance(v, str) and v[:1] in FORMULA else v)
+        frame[column] = [f"'{v}" if isinstance(v, str) and v[:1] in FORMULA else v for v in frame[column].tolist()]  # Series.map is slower
     return frame

@@ -55,6 +55,7 @@ def feedback(result: SubmissionResult, assignment: Assignment) -> str:
 
 class Feedback(StreamedReport):
     names = ("feedback",)
+    per_student = True
 
     def __init__(self, staging: Path, assignment: Assignment, seed: int | str) -> None:
         super().__init__(staging, assignment, seed)

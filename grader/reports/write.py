@@ -7,19 +7,21 @@ student's feedback/<student_id>.md and .html (`feedback`, and the returned noteb
 staging folder inside the output folder, then moved into place with os.replace, so each report is
 complete or absent; nothing is written before grading is done. Streamed reports get the results a
 block of submissions at a time, so memory does not grow with the class; summary reports are drawn
-in a second process meanwhile (matplotlib's import and plots are half the time here). To add a
+in another process meanwhile (matplotlib's import and plots are half the time here), and so are
+the per-student files (rendering each feedback page is most of the rest), a few blocks at once. To add a
 format: a module in this folder with a `StreamedReport` or `SummaryReport`, and one line below (in
 REPORTS, written on every run, or in FORMATS, on request).
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import multiprocessing
 import os
 import shutil
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -48,9 +50,9 @@ BLOCK = 100  # submissions whose rows go to pandas at once
 
 
 def write_reports(results: Graded | Sequence[SubmissionResult], assignment: Assignment, out: Path, seed: int | str,
-                  formats: Sequence[str] = ("reports",), export: LmsExport = LmsExport()) -> None:
+                  formats: Sequence[str] = ("reports",), export: LmsExport = LmsExport(), jobs: int = 2) -> None:
     """Every report of REPORTS and of the `formats` asked for, into `out`: each complete, or absent;
-    with a Moodle roster, moodle.csv too."""
+    with a Moodle roster, moodle.csv too. `jobs` processes write the per-student files."""
     reports = REPORTS + [report for name in formats for report in FORMATS[name]]
     if export.roster is not None and export.roster.kind == "moodle":
         reports.append(Moodle)
@@ -58,14 +60,23 @@ def write_reports(results: Graded | Sequence[SubmissionResult], assignment: Assi
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     summaries = results.summaries if isinstance(results, Graded) else [r.summary() for r in results]
     try:
-        with ProcessPoolExecutor(1, multiprocessing.get_context("fork"), initializer=die_with, initargs=(os.getpid(),)) as pool:
+        jobs = max(1, jobs)
+        with ProcessPoolExecutor(1 + jobs, multiprocessing.get_context("fork"), initializer=die_with, initargs=(os.getpid(),)) as pool:
             aside = pool.submit(_write_summaries, [r for r in reports if issubclass(r, SummaryReport)], staging, summaries, assignment, seed,
                                 export)
             streamed = [report(staging, assignment, seed) for report in reports if issubclass(report, StreamedReport)]
+            in_flight: collections.deque[Future[None]] = collections.deque()  # a few blocks at a time: memory stays flat
             try:
                 for block in _blocks(results):
                     for report in streamed:
-                        report.add(block)
+                        if report.per_student:
+                            in_flight.append(pool.submit(report.add, block))
+                        else:
+                            report.add(block)
+                    while len(in_flight) > jobs:
+                        in_flight.popleft().result()
+                while in_flight:
+                    in_flight.popleft().result()
             finally:
                 for report in streamed:
                     report.close()
