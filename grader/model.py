@@ -168,7 +168,7 @@ class CellReport:
 class Call:
     status: CallStatus
     result: Any = None
-    inputs_after: dict[str, Any] | None = None
+    changed: tuple[str, ...] = ()  # the arguments it modified in place (`params.W1` for a dict's entry)
     error: Raised | None = None
 
 

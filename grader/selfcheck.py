@@ -27,6 +27,7 @@ from rich.text import Text
 
 from grader.authoring.bundle import BUNDLE, METADATA, read_bundle
 from grader.executors.process import ProcessExecutor
+from grader.inside.wire import changed_inputs
 from grader.grading import grade_submission
 from grader.model import Call, ExerciseResult, ExerciseStatus, RunStatus, Submission, SubmissionResult
 from grader.reports.page import text
@@ -104,7 +105,7 @@ def _call(fn: Callable[..., Any], args: dict[str, Any]) -> Call:
         last = traceback.extract_tb(exc.__traceback__)[-1]
         where = f"line {last.lineno}: `{(last.line or '').strip()}`"
         return Call("raised", error={"type": type(exc).__name__, "message": f"{type(exc).__name__}: {exc}".rstrip(": "), "where": where})
-    return Call("ok", result=result, inputs_after=mine)
+    return Call("ok", result=result, changed=tuple(changed_inputs(args, mine)))
 
 
 def check_notebook(notebook: Path, bundle: str | Path | None = None, timeout: float = 10.0) -> tuple[SubmissionResult, float]:

@@ -28,6 +28,14 @@ IN_PLACE = '''
 def relu_backward(dL_dh, a):
     dL_dh *= (a > 0)
     return dL_dh
+
+_mlp_backward = mlp_backward
+def mlp_backward(x, y, params):
+    grads = _mlp_backward(x, y, {k: v.copy() for k, v in params.items()})
+    params["W1"][0] = 0  # an entry of a dict argument written into
+    del params["b3"]  # and one taken out
+    params["b2"] = params["b2"] + 0.0  # a new array with the same bits: no change
+    return grads
 '''
 ROW_NOT_VECTOR = '''
 def sqerr_backward(f, y):
@@ -179,6 +187,8 @@ def test_missing_batch_sum_fails_batched_bias(graded):
 def test_in_place_mutation_fails_and_names_the_argument(graded):
     row = exercise(graded, "inplace", "relu_backward")  # a trial whose a is all positive changes nothing
     assert row.score < row.max_score and "changed its input dL_dh in place" in row.message
+    row = exercise(graded, "inplace", "mlp_backward")  # the entries of a dict argument, by name
+    assert row.score == 0 and "changed its input params.W1, params.b3 in place" in row.message
 
 
 def test_exact_shape_is_required(graded):

@@ -145,18 +145,22 @@ def _exercise(report: dict[str, Any], arrays: Any, job: Job, execution: Executio
         raise Malformed(f"results for exercise {exercise} in another form than the harness's")
     if len(calls) != (0 if missing else len(asked[exercise].trials)):
         raise Malformed(f"{len(calls)} results for exercise {exercise}, which has {len(asked[exercise].trials)} trials")
-    return exercise, [_call(c, arrays) for c in calls], safe_text(missing)
+    return exercise, [_call(c, arrays, args) for c, args in zip(calls, asked[exercise].trials)], safe_text(missing)
 
 
-def _call(report: Any, arrays: Any) -> Call:
+def _call(report: Any, arrays: Any, args: dict[str, Any]) -> Call:
     status = report.get("status") if isinstance(report, dict) else None
-    if not _one_of(status, CallStatus) or set(report) != {"ok": {"status", "result", "inputs_after"}, "raised": {"status", "error"}}.get(status, {"status"}):
+    if not _one_of(status, CallStatus) or set(report) != {"ok": {"status", "result", "changed"}, "raised": {"status", "error"}}.get(status, {"status"}):
         raise Malformed("a result of a call in another form than the harness's")
     if status == CallStatus.RAISED:
         return Call(CallStatus.RAISED, error=_error(report["error"]))
     if status == CallStatus.OK:
-        return Call(CallStatus.OK, result=_value(report["result"], arrays), inputs_after=_value(report["inputs_after"], arrays))
+        changed = report["changed"]
+        if not isinstance(changed, list) or not all(isinstance(name, str) for name in changed) or not set(changed) <= set(wire.arg_names(args)):
+            raise Malformed("inputs changed in place that the call was not given")
+        return Call(CallStatus.OK, result=_value(report["result"], arrays), changed=tuple(dict.fromkeys(changed)))
     return Call(CallStatus(status))
+
 
 
 def _one_of(status: Any, statuses: type[enum.StrEnum]) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import guard
 from .guard import TimeLimit, arm, enter
-from .wire import MAX_RESULT, TooLarge, decode, encode, frame, unpack
+from .wire import MAX_RESULT, TooLarge, changed_inputs, decode, encode, frame, unpack
 
 
 class Run:
@@ -98,15 +98,19 @@ class Run:
             for key in list(arrays)[before:]:
                 del arrays[key]
 
+        def changed() -> list[str]:
+            """The inputs the call wrote into, against the job's own copy of them."""
+            return changed_inputs(decode(trial, self.job_arrays, copy=False), args)
+
         def call_and_encode() -> dict[str, Any]:
             """The call and the encoding of what it returned, under one time limit (a result's own
             methods, which encoding runs, are the student's code too)."""
             result = fn(*args.values())
             try:
-                return {"status": "ok", "result": encode(result, arrays, budget=[MAX_RESULT]), "inputs_after": encode(args, arrays)}
+                return {"status": "ok", "result": encode(result, arrays, budget=[MAX_RESULT]), "changed": changed()}
             except TooLarge:  # far larger than any answer: say so, instead of flooding the channel
                 forget()
-                return {"status": "ok", "result": {"other": f"a value of more than {MAX_RESULT} bytes"}, "inputs_after": encode(args, arrays)}
+                return {"status": "ok", "result": {"other": f"a value of more than {MAX_RESULT} bytes"}, "changed": changed()}
             except TimeLimit:
                 raise
             except BaseException as exc:  # a result whose own methods misbehave
@@ -155,7 +159,7 @@ def shell() -> Any:
         config.HistoryManager.hist_file = ":memory:"
         config.InteractiveShell.colors = "nocolor"
         instance = InteractiveShell.instance(config=config)
-        instance.input_transformer_manager.transform_cell = _skip_if_python(instance.input_transformer_manager.transform_cell)
+        _skip_if_python(instance)
         instance.should_run_async = _only_if_awaiting(instance.should_run_async)
         instance.enable_gui = lambda gui=None: None  # no GUI event loop here: `%matplotlib inline` only picks the backend
         import IPython.core.ultratb  # noqa: F401 - loaded now: a traceback under memory pressure must not import
@@ -195,20 +199,30 @@ def students_tracebacks(shell: Any) -> None:
     shell.showtraceback = showtraceback
 
 
-def _skip_if_python(transform: Any) -> Any:
+def _skip_if_python(shell: Any) -> None:
     """IPython's static input transforms rewrite only what is not Python (magics, `!`, `?`, prompts),
     re-tokenizing the cell several times to find it; a cell that already parses as Python is passed
-    through untouched, which halves the cost of running a typical cell."""
-    import ast
+    through untouched, which halves the cost of running a typical cell. Its tree is kept for IPython's
+    own parse of the same text, which would otherwise parse it a second time."""
+    transform, ast_parse = shell.input_transformer_manager.transform_cell, shell.compile.ast_parse
+    parsed: dict[str, Any] = {}  # the cell just checked, and its tree
 
     def transform_cell(cell: str) -> str:
+        parsed.clear()
         try:
-            ast.parse(cell)
-        except (SyntaxError, ValueError):
+            tree = ast_parse(cell)  # with the shell's __future__ flags, as IPython parses it
+        except (SyntaxError, ValueError, TypeError, OverflowError, MemoryError):
             return transform(cell)
-        return cell if cell.endswith("\n") else cell + "\n"
+        cell = cell if cell.endswith("\n") else cell + "\n"
+        parsed[cell] = tree
+        return cell
 
-    return transform_cell
+    def parse(source: str, filename: str = "<unknown>", symbol: str = "exec") -> Any:
+        tree = parsed.pop(source, None) if symbol == "exec" else None
+        return tree if tree is not None else ast_parse(source, filename, symbol)
+
+    shell.input_transformer_manager.transform_cell = transform_cell
+    shell.compile.ast_parse = parse
 
 
 def _only_if_awaiting(should_run_async: Any) -> Any:

@@ -68,18 +68,44 @@ def encode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0, budget: li
     return {"other": type(value).__name__}
 
 
-def decode(spec: dict[str, Any], arrays: Any) -> Any:
-    """Rebuild what `encode` described; anything that is not data comes back as an `Opaque`."""
+def decode(spec: dict[str, Any], arrays: Any, copy: bool = True) -> Any:
+    """Rebuild what `encode` described (with `copy`, on arrays of its own); anything that is not data
+    comes back as an `Opaque`."""
     if "array" in spec:
-        return np.array(arrays[spec["array"]])
+        return np.array(arrays[spec["array"]]) if copy else arrays[spec["array"]]
     if "seq" in spec:
-        items = [decode(v, arrays) for v in spec["seq"]]
+        items = [decode(v, arrays, copy) for v in spec["seq"]]
         return items if spec.get("kind") == "list" else tuple(items)
     if "map" in spec:
-        return {k: decode(v, arrays) for k, v in spec["map"].items()}
+        return {k: decode(v, arrays, copy) for k, v in spec["map"].items()}
     if "none" in spec:
         return None
     return Opaque(str(spec.get("other", "unknown")))
+
+
+def changed_inputs(before: dict[str, Any], after: Any) -> list[str]:
+    """Names of the arguments a call modified in place (nested dicts as `params.W1`): the notebook's
+    process reports these rather than every input back, and the self-check uses the same rule."""
+    if not isinstance(after, dict):
+        return arg_names(before)
+    changed = []
+    for name, value in before.items():
+        if isinstance(value, dict):
+            changed += [f"{name}.{n}" for n in changed_inputs(value, after.get(name))]
+        elif not _same_bits(value, after.get(name)):
+            changed.append(name)
+    return changed
+
+
+def arg_names(args: dict[str, Any]) -> list[str]:
+    """Every argument's name, nested dicts' entries as `params.W1`."""
+    return [f"{name}.{n}" if isinstance(value, dict) else name for name, value in args.items()
+            for n in (arg_names(value) if isinstance(value, dict) else [""])]
+
+
+def _same_bits(before: np.ndarray, after: Any) -> bool:
+    """Bit-for-bit equal: any write, even of the same value's other zero (-0.0), counts as a change."""
+    return isinstance(after, np.ndarray) and before.shape == after.shape and before.dtype == after.dtype and before.tobytes() == after.tobytes()
 
 
 class Opaque:

@@ -104,24 +104,6 @@ def paired(expected: Any, actual: Any, name: str, names: tuple[str, ...] = ()) -
         yield name, np.asarray(expected), actual
 
 
-def changed_inputs(before: dict[str, Any], after: Any) -> list[str]:
-    """Names of the arguments the call modified in place (nested dicts as `params.W1`)."""
-    if not isinstance(after, dict):
-        return list(before)
-    changed = []
-    for name, value in before.items():
-        if isinstance(value, dict):
-            changed += [f"{name}.{n}" for n in changed_inputs(value, after.get(name))]
-        elif not _same_bits(value, after.get(name)):
-            changed.append(name)
-    return changed
-
-
-def _same_bits(before: np.ndarray, after: Any) -> bool:
-    """Bit-for-bit equal: any write, even of the same value's other zero (-0.0), counts as a change."""
-    return isinstance(after, np.ndarray) and before.shape == after.shape and before.dtype == after.dtype and before.tobytes() == after.tobytes()
-
-
 def describe(value: Any) -> str:
     """What a returned value is, in a student's words: 'a tuple of 2 values', 'an array of shape (3,)'."""
     if isinstance(value, np.ndarray):

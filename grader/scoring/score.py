@@ -9,7 +9,7 @@ from typing import Any
 
 from grader.executors.received import Subclassed, safe_text
 from grader.model import Call, CallStatus, ExerciseResult, ExerciseStatus, Raised, TrialResult, Verdict
-from grader.scoring.compare import Tolerance, changed_inputs, compare, describe, paired
+from grader.scoring.compare import Tolerance, compare, describe, paired
 from grader.scoring.diagnose import Cause, Context, Diagnosis, causes, common, error_cause, explain, explains, refuted
 from grader.spec import Exercise
 from grader.trials import OP_ENTRIES, Trial, flat, within
@@ -82,7 +82,7 @@ def _verdict(exercise: Exercise, trial: Trial, call: Call) -> tuple[TrialResult,
         return result(Verdict.FAIL, f"{exercise.graded_name} should be an array; got {describe(actual)}", found=frozenset([Cause("returned_list", "")]))
     names = exercise.outputs if exercise.output is None else ()
     check = compare(trial.expected, actual, exercise.graded_name, Tolerance(exercise.rtol, exercise.atol), names)
-    changed = changed_inputs(trial.args, call.inputs_after)
+    changed = call.changed
     if changed:
         return result(
             Verdict.FAIL,

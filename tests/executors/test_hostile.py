@@ -89,7 +89,11 @@ FORGERIES = {
     "forge_types": 'run.send({"event": "cell", "cell": "seven", "status": 5, "error": ["not", "a", "dict"]})',
     "forge_call": 'run.send({"event": "exercise", "id": "mlp_backward", "calls": [{"status": "ok", "result": {"array": "nowhere"}}] * 6})',
     "forge_early": 'run.send({"event": "exercise", "id": "sqerr_forward", "calls": [{"status": "ok", "result": {"array": "a0"}, '
-                   '"inputs_after": {"map": {}}}] * 6}, {"a0": np.zeros(())})',
+                   '"changed": []}] * 6}, {"a0": np.zeros(())})',
+    "forge_changed": 'run.send({"event": "exercise", "id": "sqerr_backward", "calls": [{"status": "ok", "result": {"array": "a0"}, '
+                     '"changed": ["secret_input"]}] * 6}, {"a0": np.zeros(3)})',  # an input the call was not given
+    "forge_changed_type": 'run.send({"event": "exercise", "id": "sqerr_backward", "calls": [{"status": "ok", "result": {"array": "a0"}, '
+                          '"changed": [["f"], {"y": 1}]}] * 6}, {"a0": np.zeros(3)})',  # names that are not text
     "forge_done": 'run.send({"event": "done"})',
     "forge_garbage": 'run.channel.write((13).to_bytes(8, "big") + bytes(range(250, 256)) + b"garbage"); run.channel.flush()',
     "forge_flood": 'for _ in range(200):\n            run.channel.write(bytes(2**20))',

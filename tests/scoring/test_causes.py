@@ -24,7 +24,7 @@ def graded(exercise: Exercise, answer: Callable[..., Any], want: Callable[[list[
     for i in range(200):
         trials = make_trials(exercise, 7, f"student{i}")
         if want(trials):
-            calls = [Call("ok", result=answer(**{k: np.array(v) for k, v in t.args.items()}), inputs_after=t.args) for t in trials]
+            calls = [Call("ok", result=answer(**{k: np.array(v) for k, v in t.args.items()})) for t in trials]
             return grade_exercise(exercise, trials, calls)
     raise AssertionError("no student's trials have what the test needs")
 
@@ -157,12 +157,12 @@ def test_what_only_looks_like_a_cause_in_some_trials_is_not_named():
     batched, relu_back = BACKPROP["linear_backward_batched"], BACKPROP["relu_backward"]
     for student in range(40):
         trials = make_trials(batched, 7, f"s{student}")
-        calls = [Call("ok", result=(lambda dL_da, h, W, b: (dL_da @ W.T, h.T @ dL_da - W, dL_da.sum(axis=0) - b))(**t.args), inputs_after=t.args) for t in trials]
+        calls = [Call("ok", result=(lambda dL_da, h, W, b: (dL_da @ W.T, h.T @ dL_da - W, dL_da.sum(axis=0) - b))(**t.args)) for t in trials]
         assert "left_out" not in grade_exercise(batched, trials, calls)[0].diagnosis
     for student in range(300):
         trials = make_trials(relu_back, 7, f"x{student}")
         for mask in (lambda g, a: a > g, lambda g, a: a + g > 0):
-            calls = [Call("ok", result=t.args["dL_dh"] * mask(t.args["dL_dh"], t.args["a"]), inputs_after=t.args) for t in trials]
+            calls = [Call("ok", result=t.args["dL_dh"] * mask(t.args["dL_dh"], t.args["a"])) for t in trials]
             assert "threshold" not in grade_exercise(relu_back, trials, calls)[0].diagnosis, student
     close_to_one, _ = graded(batched, backward(lambda g, h: (h.T @ g) * 1.001))
     assert close_to_one.diagnosis.startswith("constant_factor") and "times 1.001:" in close_to_one.message
