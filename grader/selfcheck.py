@@ -27,8 +27,8 @@ from rich.text import Text
 
 from grader.authoring.bundle import BUNDLE, METADATA, read_bundle
 from grader.executors.process import ProcessExecutor
-from grader.inside.wire import changed_inputs
 from grader.grading import grade_submission
+from grader.inside.wire import changed_inputs
 from grader.model import Call, ExerciseResult, ExerciseStatus, RunStatus, Submission, SubmissionResult
 from grader.reports.page import text
 from grader.scoring.example import reproduce

@@ -162,7 +162,6 @@ def _call(report: Any, arrays: Any, args: dict[str, Any]) -> Call:
     return Call(CallStatus(status))
 
 
-
 def _one_of(status: Any, statuses: type[enum.StrEnum]) -> bool:
     return isinstance(status, str) and status in statuses.__members__.values()
 
