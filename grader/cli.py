@@ -279,14 +279,19 @@ def _prepare(args: argparse.Namespace, console: Console) -> tuple[Assignment, Lm
 def _seed(args: argparse.Namespace, console: Console) -> str:
     """The grading seed: --seed, $GRADER_SEED, or the one kept in the output folder (drawn on its first run)."""
     seed = args.seed or os.environ.get(SEED_VARIABLE)
-    if seed and not SEED.fullmatch(seed):
-        raise SpecError(f"the grading seed ({'--seed' if args.seed else '$' + SEED_VARIABLE}) must be 1 to 100 letters, digits, '-', '_' or '.'")
-    if not seed:
+    if seed:
+        _check_seed(seed, "--seed" if args.seed else "$" + SEED_VARIABLE)
+    else:
         seed, drawn = folder_seed(args.out)
         kept = args.out / SEED_FILE
         console.print(escape(f"no --seed or ${SEED_VARIABLE}: drew the seed {seed} for this output folder, kept in {kept}" if drawn else
                              f"grading with the seed {seed} kept in {kept} (drawn on this folder's first run; --seed overrides)"))
     return seed
+
+
+def _check_seed(seed: str, given_as: str) -> None:
+    if not SEED.fullmatch(seed):
+        raise SpecError(f"{given_as} must be 1 to 100 letters, digits, '-', '_' or '.' (a grading seed)")
 
 
 def _exit(results: list[SubmissionResult], assignment: Assignment, fail_under: float | None, console: Console) -> Exit:
@@ -305,8 +310,7 @@ def _gradescope(args: argparse.Namespace, console: Console) -> int:
     try:
         assignment = load(args.assignment)
         seed = args.seed or str(secrets.randbelow(10**9))
-        if not SEED.fullmatch(seed):
-            raise SpecError("--seed must be 1 to 100 letters, digits, '-', '_' or '.'")
+        _check_seed(seed, "--seed")
         notebook = args.notebook or "student.ipynb"
         if Path(notebook).name != notebook or not notebook.endswith(".ipynb") or notebook.startswith("."):
             raise SpecError(f"--notebook {notebook!r}: the name of the notebook students submit, such as week3.ipynb (no folder)")
@@ -347,12 +351,12 @@ def _run(args: argparse.Namespace, assignment: Assignment, seed: str, store: Sto
     with Progress(*columns, console=console, transient=True, auto_refresh=False) as progress:
         task = progress.add_task("grading", total=None)
 
-        shown = [0.0]  # when the bar was last drawn: ten times a second is enough, and drawing it costs
+        drawn_at = [0.0]  # when the bar was last drawn: ten times a second is enough, and drawing it costs
 
         def advance(result: SubmissionResult) -> None:
             progress.advance(task)
-            if time.monotonic() - shown[0] >= 0.1 or progress.tasks[task].finished:
-                shown[0] = time.monotonic()
+            if time.monotonic() - drawn_at[0] >= 0.1 or progress.tasks[task].finished:
+                drawn_at[0] = time.monotonic()
                 progress.refresh()
 
         return grade_all(
@@ -409,8 +413,9 @@ def _size(what: str, least_mib: int) -> Callable[[str], int]:
 
 def _summary(results: list[SubmissionResult], assignment: Assignment, console: Console) -> None:
     """Every submission for a small class; for a large one, those short of full marks (the rest are in the reports)."""
-    full = sum(r.status == RunStatus.OK and r.total == assignment.max_total for r in results)
-    shown = results if len(results) <= SUMMARY_ROWS else [r for r in results if not (r.status == RunStatus.OK and r.total == assignment.max_total)]
+    short = [r for r in results if not (r.status == RunStatus.OK and r.total == assignment.max_total)]  # of full marks
+    full = len(results) - len(short)
+    shown = results if len(results) <= SUMMARY_ROWS else short
     title = f"{assignment.title} — {len(results)} submission(s), {full} with full marks"
     if not shown:
         console.print(Text(title))

@@ -24,7 +24,7 @@ from typing import Sequence
 
 from grader.executors.base import Executor, STARTUP_GRACE, budget, environment, install_inside, kill_group, launch, stage
 from grader.executors.cgroup import MemoryCap
-from grader.executors.received import finish, messages_in, reached, read_frames, read_output
+from grader.executors.received import collected, reached
 from grader.executors.sandbox import Sandbox, alive, unmount_under
 from grader.inside import wire
 from grader.inside.clean import empty
@@ -76,11 +76,7 @@ class Server:
             if ended is None:  # the server itself hung or died: start afresh next time
                 self.close()
                 ended = {"returncode": None, "timed_out": True}
-            frames = job_dir / wire.FRAMES_FILE
-            reports = messages_in(frames)
-            execution = read_frames(reports, job)
-            output, execution.printed = read_output(job_dir / "output.txt", execution.cells)
-            execution = finish(execution, output, ended["returncode"], ended["timed_out"], seconds)
+            execution = collected(job, job_dir / wire.FRAMES_FILE, job_dir / "output.txt", ended["returncode"], ended["timed_out"], seconds)
             return reached(execution, self.box / "work", self.limits, self.sandbox, self.cap)
         finally:
             self.sandbox.end(self.uid)  # without namespaces, what escaped the server's own reaping

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from grader.executors.base import Executor, budget, environment, install_inside, kill_group, launch, stage
-from grader.executors.received import finish, messages_in, reached, read_frames, read_output
+from grader.executors.received import collected, reached
 from grader.inside import wire
 from grader.model import Execution, Job
 
@@ -35,10 +35,7 @@ class ProcessExecutor(Executor):
         capture, frames = tmp / "output.txt", tmp / wire.FRAMES_FILE
         returncode, timed_out = self._start(self.sandbox.command(argv, box, disk=self.limits.disk, cap=cap), box / "work", environment(inside), capture, frames, seconds)
         self.sandbox.end(uid)  # without namespaces, what left the process group (a session of its own)
-        execution = read_frames(messages_in(frames), job)
-        output, execution.printed = read_output(capture, execution.cells)
-        execution = finish(execution, output, returncode, timed_out, seconds)
-        return reached(execution, box / "work", self.limits, self.sandbox, cap)
+        return reached(collected(job, frames, capture, returncode, timed_out, seconds), box / "work", self.limits, self.sandbox, cap)
 
     def _start(self, argv: list[str], work: Path, env: dict[str, str], capture: Path, frames: Path, budget: float) -> tuple[int, bool]:
         """Run the program with its frames going to a file, which the notebook's file size limit caps

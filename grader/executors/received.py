@@ -198,6 +198,14 @@ def _value(spec: Any, arrays: Any, depth: int = 0) -> Any:
     raise Malformed("a returned value described in another form than the harness's")
 
 
+def collected(job: Job, frames: Path, capture: Path, returncode: int | None, timed_out: bool, seconds: float) -> Execution:
+    """What a notebook's own process left for the grader: its frames file and its capture file, each
+    read within its cap and checked, and how the process ended."""
+    execution = read_frames(messages_in(frames), job)
+    output, execution.printed = read_output(capture, execution.cells)
+    return finish(execution, output, returncode, timed_out, seconds)
+
+
 def finish(execution: Execution, output: str, returncode: int | None, timed_out: bool, seconds: float) -> Execution:
     """Add how the process ended to what its frames said."""
     execution.output = output
