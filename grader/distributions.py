@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 KINK_MARGIN = 0.1  # `nonzero` and `positive` values keep this far from 0, where relu's Θ(0) convention (or a log) would matter
+KINK_BAND = 0.01  # `nonzero` puts one entry of each sign within this of the margin: a mask cut past it fails every trial
 
 
 def _any(*params: float) -> str:
@@ -37,13 +38,21 @@ def normal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
 
 
 def nonzero(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Normal values moved KINK_MARGIN away from 0 (off relu's kink), with both signs whenever there
-    are two entries or more (all of one sign, Θ(a) is all 0s or all 1s, and a relu backward that drops
-    or keeps everything would pass)."""
+    """Normal values moved KINK_MARGIN away from 0 (off relu's kink). Whenever there are two entries or
+    more, one of them lies just above the margin and another just below minus the margin (within
+    KINK_BAND): so both signs are there (all of one sign, Θ(a) is all 0s or all 1s, and a relu backward
+    that drops or keeps everything would pass), and a mask cut anywhere but near 0 (`a > 0.3`,
+    `a > -0.2`) gets an entry wrong in every trial, for every student, instead of only when the draw
+    happens to put a value between 0 and the cut. A single entry lies just past the margin too."""
     values = rng.standard_normal(shape)
-    values = np.sign(values) * (np.abs(values) + KINK_MARGIN)
-    if values.size >= 2 and ((values > 0).all() or (values < 0).all()):
-        values.flat[0] = -values.flat[0]
+    values = np.array(np.sign(values) * (np.abs(values) + KINK_MARGIN))  # an array even for shape (), whose entry can be set
+    if values.size >= 2:
+        above = int(rng.integers(values.size))
+        below = (above + 1 + int(rng.integers(values.size - 1))) % values.size  # another entry, any of them alike
+        values.flat[above] = KINK_MARGIN + KINK_BAND * rng.random()
+        values.flat[below] = -(KINK_MARGIN + KINK_BAND * rng.random())
+    elif values.size == 1:  # one sign only: a cut on the other side cannot show, and the grader knows it
+        values.flat[0] = np.sign(values.flat[0]) * (KINK_MARGIN + KINK_BAND * rng.random())
     return values
 
 

@@ -5,17 +5,20 @@ inputs and a rerun gets the same ones. Every trial **discriminates**: each wrong
 catalogue (`grader.scoring.mistakes`) that is a mistake for the exercise fails it under the exercise's
 tolerance, with a margin, so a known mistake scores the same on every seed and for every student.
 Inputs are built so this usually holds at the first draw (free dimensions distinct and at least 2,
-`nonzero` inputs of both signs); otherwise the trial is drawn again, deterministically.
+`nonzero` inputs with an entry of each sign just past relu's kink); otherwise the trial is drawn
+again, deterministically.
 
 Over an exercise's trials the plan includes size-1 dimensions (they catch broadcasting bugs): trial
 k sets the k-th dimension that may be 1 to 1, unless a size of 1 lets a catalogued mistake pass
-(relu's n = 1: a single Θ(a) is either 0, like the gradient it masks, or 1, passing the input on).
+(relu's n = 1: a single Θ(a) is either 0, like the gradient it masks, or 1, passing the input on;
+and a single a, of one sign, cannot show a mask cut on the other side of 0).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from grader.scoring.compare import Tolerance
-from grader.scoring.mistakes import MAX_PERMUTED_NDIM, OP_MISTAKES, from_inputs, orders, scalings, wrong_answers
+from grader.scoring.mistakes import CUT_CODES, MAX_PERMUTED_NDIM, OP_MISTAKES, cuts, from_inputs, orders, scalings, wrong_answers
 from grader.spec import Args, Exercise, SpecError, frames
 
 MARGIN = 2.0  # a catalogued wrong answer must miss by twice the tolerance, so float noise cannot let it pass
@@ -157,7 +160,8 @@ def passing(exercise: Exercise, trial: Trial, mistakes: frozenset[Key] | None) -
                     yield where, code, detail
         if mine.inputs:
             inputs = inputs if inputs is not None else dict(flat(trial.args))
-            for wrong in from_inputs(right, {name: inputs[name] for _, name in mine.inputs if name in inputs}):
+            found = from_inputs(right, {name: inputs[name] for _, name in mine.inputs if name in inputs})
+            for wrong in itertools.chain(found, cuts(right, inputs) if mine.cuts else ()):  # a cut's u is another input than its x
                 if (wrong.code, wrong.detail) in mine.inputs and np.abs(wrong.value - right).max(initial=0.0) <= bound:
                     yield where, wrong.code, wrong.detail
     for op_name, code, vjp in OP_ENTRIES:  # made everywhere the network uses the op: the whole answer must differ
@@ -189,7 +193,8 @@ class Checks:
 
     scalings: frozenset[str]  # codes of `scalings`: the right answer times a factor
     orders: tuple[tuple[str, str, tuple[int, ...]], ...]  # (code, detail, axes order) of `orders`
-    inputs: frozenset[tuple[str, str]]  # (code, input name) of `from_inputs`
+    inputs: frozenset[tuple[str, str]]  # (code, input name) of `from_inputs` and `cuts`
+    cuts: bool = False  # relu's mask cut elsewhere than at 0 is among them
 
 
 @functools.cache
@@ -204,7 +209,9 @@ def _checks(mistakes: frozenset[Key]) -> dict[tuple[Any, ...], Checks]:
     for where, pairs in grouped.items():
         reorders = tuple(o for ndim in range(2, MAX_PERMUTED_NDIM + 1) for o in orders(ndim) if o[:2] in pairs)
         taken = {o[:2] for o in reorders} | {(code, "") for code in scaling_codes}
-        checks[where] = Checks(frozenset(c for c, d in pairs if d == "" and c in scaling_codes), reorders, frozenset(pairs - taken))
+        named = frozenset(pairs - taken)
+        checks[where] = Checks(frozenset(c for c, d in pairs if d == "" and c in scaling_codes), reorders, named,
+                               any(code in CUT_CODES for code, _ in named))
     return checks
 
 

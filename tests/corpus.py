@@ -117,6 +117,7 @@ CORPUS = [
     Mistake("class_relu_clip_floor", "relu_forward", ("clipped",), layers(forward="return np.clip(a, -0.5, None)")),
     Mistake("class_relu_inverted", "relu_backward", ("threshold",), layers(backward="return g * (self.a < 0)")),
     Mistake("class_relu_mask_only", "relu_backward", ("mask_only",), layers(backward="return (self.a > 0).astype(float)")),
+    Mistake("class_relu_cut_below", "relu_backward", ("threshold",), layers(backward="return np.where(self.a > -0.25, g, 0.0)")),
     Mistake("class_relu_identity", "relu_forward", ("returned_input",), layers(forward="return a.copy()")),
     Mistake("class_mse_forward_mean", "sqerr_forward", ("per_size",),
             "class MSE:\n    def forward(self, f, y):\n        return np.mean((f - y) ** 2) / 2\n"
@@ -135,6 +136,9 @@ CORPUS = [
     Mistake("db_repeated", "linear_backward_batched", ("broadcast",),
             rewrapped("    return dh, dW, np.tile(db, (len(dL_da), 1)) if dL_da.ndim == 2 else db")),
     Mistake("relu_in_place", "relu_backward", ("in_place",), "def relu_backward(dL_dh, a):\n    dL_dh[a <= 0] = 0\n    return dL_dh"),
+    Mistake("relu_cut_half", "relu_backward", ("threshold",), "def relu_backward(dL_dh, a):\n    return dL_dh * (a > 0.5)"),
+    Mistake("relu_forward_cut", "relu_forward", ("",), "def relu_forward(a):\n    return np.where(a >= 0.3, a, 0.0)"),
+    Mistake("relu_jacobian_cut", "relu_jacobian", ("",), "def relu_jacobian(a):\n    return np.diag((a > 0.2).astype(float))"),
     Mistake("linear_in_place", "linear_forward", ("in_place",), "def linear_forward(h, W, b):\n    out = h @ W\n    out += b\n    b[:] = 0\n    return out"),
     # loops
     Mistake("loop_no_bias", "linear_forward", ("left_out",),

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.distributions import DISTRIBUTIONS, KINK_MARGIN
+from grader.distributions import DISTRIBUTIONS, KINK_BAND, KINK_MARGIN
+from grader.scoring.mistakes import CUT
 from grader.spec import load
 from grader.trials import make_trials, plan
 
@@ -31,7 +32,12 @@ def test_each_distribution_draws_what_its_name_says(shape, seed):
         values = DISTRIBUTIONS[name].draw(shape, rng, *params)
         assert values.shape == shape, name
         if name == "nonzero":
-            assert (np.abs(values) >= KINK_MARGIN).all() and (values.size < 2 or ((values > 0).any() and (values < 0).any()))
+            assert (np.abs(values) >= KINK_MARGIN).all()
+            if values.size >= 2:  # an entry of each sign just past the margin, within the catalogue's cut masks
+                assert ((values >= KINK_MARGIN) & (values < KINK_MARGIN + KINK_BAND) & (values <= CUT)).any()
+                assert ((values <= -KINK_MARGIN) & (values > -KINK_MARGIN - KINK_BAND) & (values >= -CUT)).any()
+            elif values.size == 1:
+                assert KINK_MARGIN <= abs(values.flat[0]) < KINK_MARGIN + KINK_BAND <= CUT
         if name == "positive":
             assert (values >= KINK_MARGIN).all()
         if name == "uniform":

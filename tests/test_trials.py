@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from grader.authoring.bundle import BUNDLE, read_bundle
-from grader.distributions import KINK_MARGIN
+from grader.distributions import KINK_BAND, KINK_MARGIN
 from grader.scoring.compare import Tolerance, compare
 from grader.scoring.mistakes import wrong_answers
 from grader.spec import Exercise, SpecError, load
@@ -32,9 +32,9 @@ def test_size_one_dims_are_covered_unless_they_let_a_mistake_pass():
                 assert all(1 <= d <= 8 for d in value.shape) and value.dtype == np.float64
                 if name.split(".")[-1].startswith("W") and 1 not in value.shape:
                     assert value.shape[0] != value.shape[1], (exercise.id, name)
-    # n = 1 cannot tell relu's mistakes apart: Θ(a) is 0 (like the masked gradient) or 1 (passing the input on)
-    assert plan(EXERCISES["relu_backward"]).forced == plan(EXERCISES["relu_forward"]).forced == ()
-    assert plan(EXERCISES["relu_jacobian"]).forced == ("n",)  # a 1×1 Jacobian with a > 0 still tells them apart
+    # n = 1 cannot tell relu's mistakes apart: Θ(a) is 0 (like the masked gradient) or 1 (passing the input on),
+    # and a single a has one sign, so a mask cut on the other side of 0 fits it (the Jacobian's 1×1 too)
+    assert plan(EXERCISES["relu_backward"]).forced == plan(EXERCISES["relu_forward"]).forced == plan(EXERCISES["relu_jacobian"]).forced == ()
     assert set(plan(EXERCISES["mlp_backward"]).forced) == {"n0", "n1", "n2", "n3"}
 
 
@@ -110,6 +110,58 @@ def test_relu_inputs_stay_off_the_kink_and_have_both_signs():
         for t in make_trials(EXERCISES["relu_backward"], seed, "ada"):
             assert np.abs(t.args["a"]).min() >= KINK_MARGIN
             assert t.args["a"].size >= 2 and (t.args["a"] > 0).any() and (t.args["a"] < 0).any()
+
+
+CUTS = {  # relu's Θ(a) cut elsewhere than at 0, as students write it
+    "above 0.3": lambda a: a > 0.3,
+    "at or above 0.5": lambda a: a >= 0.5,
+    "above 0.15": lambda a: a > 0.15,
+    "above 0.12": lambda a: a > KINK_MARGIN + 2 * KINK_BAND,
+    "above 1": lambda a: a > 1.0,
+    "above -0.3": lambda a: a > -0.3,
+    "above -0.12": lambda a: a > -KINK_MARGIN - 2 * KINK_BAND,
+    "not below 0.2, by np.where": lambda a: np.where(a < 0.2, 0.0, 1.0),
+}
+RELU_WITH_A_CUT = {  # each exercise's function, written with a mask `cut`
+    "relu_forward": lambda cut: lambda a: a * cut(a),
+    "relu_backward": lambda cut: lambda dL_dh, a: dL_dh * cut(a),
+    "relu_jacobian": lambda cut: lambda a: np.diag(cut(a).astype(np.float64)),
+}
+
+
+@pytest.mark.parametrize("exercise", sorted(RELU_WITH_A_CUT))
+@pytest.mark.parametrize("cut", sorted(CUTS))
+def test_a_relu_mask_cut_away_from_0_fails_every_trial_for_every_student(exercise, cut):
+    """Same mistake, same score: a cut at 0.3 once passed every trial of about 1 student in 10 (those
+    whose draws held no value between 0 and 0.3), and some trials of most others."""
+    spec, function = EXERCISES[exercise], RELU_WITH_A_CUT[exercise](CUTS[cut])
+    tolerance = Tolerance(spec.rtol, spec.atol)
+    for seed, student in itertools.product((1, "course-2026"), (f"s{i:03d}" for i in range(60))):
+        for trial in make_trials(spec, seed, student):
+            answer = function(*[np.array(v) for v in trial.args.values()])
+            assert not compare(trial.expected, answer, spec.graded_name, tolerance, spec.outputs).passed, (seed, student, trial.index)
+
+
+def test_only_relus_answers_get_the_cut_mask_entries():
+    """The catalogue's cut masks are mistakes where the answer is u Θ(x) or diag(Θ(x)), nowhere else
+    (dL/db = dL/da is u Θ(b) for a positive b of one entry: no mask, no entry)."""
+    for name in ("backprop", "backprop-columns", "classifier"):
+        for exercise in load(name).exercises:
+            cut = {code for _, code, _ in plan(exercise).mistakes if code.startswith("cut_")}
+            assert cut == ({"cut_above", "cut_below"} if exercise.id.startswith("relu_") else set()), (name, exercise.id)
+
+
+@pytest.mark.parametrize("exercise", ["relu_forward", "relu_backward", "relu_jacobian"])
+def test_an_instructors_relu_on_plain_normal_inputs_is_still_graded(tmp_path, exercise):
+    """Inputs drawn from `normal` rarely fall within the cut of 0: the spec is not refused, and a
+    trial that has such an entry on one side only is drawn again."""
+    spec = BACKPROP_TOML.read_text().replace('a = "nonzero(n)"', 'a = "normal(n)"')
+    (tmp_path / "assignment.toml").write_text(spec)
+    relu = next(e for e in load(tmp_path).exercises if e.id == exercise)
+    for student in ("ada", "bea", "cy"):
+        trials = make_trials(relu, 1, student)
+        assert len(trials) == relu.trials
+        assert_discriminating(relu, trials)
 
 
 def test_inputs_are_reproducible_and_differ_between_students_seeds_and_trials():

@@ -19,13 +19,15 @@ from typing import Callable, Iterator
 import numpy as np
 
 MAX_PERMUTED_NDIM = 4  # axis orders of answers with more axes are not listed (5! orders and up)
+CUT = 0.11  # relu's Θ(x) cut this far from 0, either way: `nonzero` inputs put an entry of each sign closer to 0 than this
+CUT_CODES = ("cut_above", "cut_below")  # the entries of `cuts`
 
 
 @dataclass(frozen=True)
 class Wrong:
     """One catalogued wrong answer to a trial."""
 
-    code: str  # transpose, axes_order, sign, double, half, mean_not_sum, times_batch, mask_only, returned_input, no_upstream, no_onehot, softmax_axis
+    code: str  # transpose, axes_order, sign, double, half, mean_not_sum, times_batch, mask_only, returned_input, no_upstream, cut_above, cut_below, no_onehot, softmax_axis
     detail: str  # which one: the axes order "(1, 0)" or the input's name "a"; "" when the code says it all
     value: np.ndarray
 
@@ -46,6 +48,7 @@ def wrong_answers(right: np.ndarray, inputs: dict[str, np.ndarray], batch: int |
     for code, factor in scalings(batch):
         yield Wrong(code, "", factor * right)
     yield from from_inputs(right, inputs)
+    yield from cuts(right, inputs)
 
 
 def reordered(right: np.ndarray) -> Iterator[Wrong]:
@@ -88,6 +91,35 @@ def from_inputs(right: np.ndarray, inputs: dict[str, np.ndarray]) -> Iterator[Wr
                 if not np.all((local == 0) | (local == 1)):
                     yield Wrong("no_upstream", name, local)
     yield from _classification(right, inputs)
+
+
+def cuts(right: np.ndarray, inputs: dict[str, np.ndarray]) -> Iterator[Wrong]:
+    """relu's Θ(x) cut at CUT or at −CUT instead of 0 (`x > 0.3`, `x > -0.2`: any cut at least that far
+    from 0 gets the same entries wrong, and more), for an answer that is u Θ(x) (relu's forward, u = x,
+    or its backward, u the upstream gradient) or diag(Θ(x)) (its Jacobian), and only where x has an
+    entry within CUT of 0 (`nonzero` draws always do: without one, no cut shows). The detail is x's
+    name, though u is another input; diagnose's `threshold` names a student's own cut."""
+    for name, x in inputs.items():
+        if "." in name or not np.any((x != 0) & (np.abs(x) <= CUT)):
+            continue
+        steps = [(x > 0), (x > CUT), (x > -CUT)]
+        if right.shape == x.shape + x.shape and np.array_equal(right, _diagonal(steps[0])):
+            made = [_diagonal(step) for step in steps[1:]]
+        elif right.shape == x.shape and (x > 0).any() and (x < 0).any():  # a mask of 1s and 0s, not an answer that happens to fit one
+            upstream = next((u for u in inputs.values() if u.shape == x.shape and not np.array_equal(right, u)
+                             and np.array_equal(right, u * steps[0])), None)
+            if upstream is None:
+                continue
+            made = [upstream * step for step in steps[1:]]
+        else:
+            continue
+        for code, value in zip(CUT_CODES, made):
+            yield Wrong(code, name, value)
+
+
+def _diagonal(step: np.ndarray) -> np.ndarray:
+    """The Jacobian of an elementwise op whose derivative is `step`, in the layout output axes, then input axes."""
+    return np.diag(step.ravel().astype(np.float64)).reshape(step.shape + step.shape)
 
 
 def _classification(right: np.ndarray, inputs: dict[str, np.ndarray]) -> Iterator[Wrong]:
