@@ -39,20 +39,23 @@ def normal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
 
 def nonzero(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     """Normal values moved KINK_MARGIN away from 0 (off relu's kink). Whenever there are two entries or
-    more, one of them lies just above the margin and another just below minus the margin (within
-    KINK_BAND): so both signs are there (all of one sign, Θ(a) is all 0s or all 1s, and a relu backward
-    that drops or keeps everything would pass), and a mask cut anywhere but near 0 (`a > 0.3`,
-    `a > -0.2`) gets an entry wrong in every trial, for every student, instead of only when the draw
-    happens to put a value between 0 and the cut. A single entry lies just past the margin too."""
+    more, the positive entry nearest 0 is moved to just above the margin and the negative one nearest
+    0 to just below minus the margin (within KINK_BAND; an entry's sign is turned where all share one):
+    so both signs are there (all of one sign, Θ(a) is all 0s or all 1s, and a relu backward that drops
+    or keeps everything would pass), a mask cut anywhere but near 0 (`a > 0.3`, `a > -0.2`) gets an
+    entry wrong in every trial, for every student, and the entries far from 0 stay as drawn (a relu
+    capped at 1 still meets values above 1). A single entry lies just past the margin too."""
     values = rng.standard_normal(shape)
     values = np.array(np.sign(values) * (np.abs(values) + KINK_MARGIN))  # an array even for shape (), whose entry can be set
-    if values.size >= 2:
-        above = int(rng.integers(values.size))
-        below = (above + 1 + int(rng.integers(values.size - 1))) % values.size  # another entry, any of them alike
-        values.flat[above] = KINK_MARGIN + KINK_BAND * rng.random()
-        values.flat[below] = -(KINK_MARGIN + KINK_BAND * rng.random())
-    elif values.size == 1:  # one sign only: a cut on the other side cannot show, and the grader knows it
-        values.flat[0] = np.sign(values.flat[0]) * (KINK_MARGIN + KINK_BAND * rng.random())
+    flat = values.reshape(-1)  # a view: setting its entries sets values'
+    if flat.size >= 2:
+        order = np.argsort(np.abs(flat), kind="stable")  # nearest 0 first
+        above = next((i for i in order if flat[i] > 0), order[0])
+        below = next((i for i in order if flat[i] < 0 and i != above), next(i for i in order if i != above))
+        flat[above] = KINK_MARGIN + KINK_BAND * rng.random()
+        flat[below] = -(KINK_MARGIN + KINK_BAND * rng.random())
+    elif flat.size == 1:  # one sign only: a cut on the other side cannot show, and the grader knows it
+        flat[0] = np.sign(flat[0]) * (KINK_MARGIN + KINK_BAND * rng.random())
     return values
 
 

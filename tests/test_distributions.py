@@ -155,3 +155,18 @@ def test_a_class_graded_on_labels_and_one_hot_targets(folder, tmp_path):
     assert students["ada"]["total"] == 3
     bea = {e["exercise"]: e for e in students["bea"]["exercises"]}
     assert bea["ce_backward"]["score"] == 0 and bea["ce_onehot_backward"]["score"] == 1 and bea["scale"]["score"] == 1
+
+
+@pytest.mark.parametrize("shape", [(3,), (5,), (8,), (2, 4), (3, 3)])
+@pytest.mark.parametrize("seed", range(20))
+def test_nonzero_moves_only_the_entries_nearest_0_into_the_band(shape, seed):
+    """Two entries become the band's; the others stay as drawn, so the values far from 0 that other
+    mistakes need (a relu capped at 1) are still there."""
+    drawn = np.random.default_rng(seed).standard_normal(shape)
+    plain = np.sign(drawn) * (np.abs(drawn) + KINK_MARGIN)
+    values = DISTRIBUTIONS["nonzero"].draw(shape, np.random.default_rng(seed))
+    moved = np.flatnonzero(values.ravel() != plain.ravel())
+    assert len(moved) == 2
+    for i in moved:  # the nearest 0 of the sign it was given, unless its sign was turned (all shared one)
+        same_sign = [abs(v) for j, v in enumerate(plain.ravel()) if j not in moved and np.sign(v) == np.sign(values.flat[i])]
+        assert not same_sign or abs(plain.flat[i]) <= min(same_sign) or np.sign(plain.flat[i]) != np.sign(values.flat[i])

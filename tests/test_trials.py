@@ -11,7 +11,7 @@ import pytest
 from grader.authoring.bundle import BUNDLE, read_bundle
 from grader.distributions import KINK_BAND, KINK_MARGIN
 from grader.scoring.compare import Tolerance, compare
-from grader.scoring.mistakes import wrong_answers
+from grader.scoring.mistakes import cuts, wrong_answers
 from grader.spec import Exercise, SpecError, load
 from grader.trials import Trial, flat, leaves, make_trials, plan
 
@@ -151,17 +151,42 @@ def test_only_relus_answers_get_the_cut_mask_entries():
             assert cut == ({"cut_above", "cut_below"} if exercise.id.startswith("relu_") else set()), (name, exercise.id)
 
 
+@pytest.mark.parametrize("distribution", ["normal(n)", "uniform[-1, 1](n)", "uniform[-1, 3](n)", "uniform[-0.15, 1](n)"])
 @pytest.mark.parametrize("exercise", ["relu_forward", "relu_backward", "relu_jacobian"])
-def test_an_instructors_relu_on_plain_normal_inputs_is_still_graded(tmp_path, exercise):
-    """Inputs drawn from `normal` rarely fall within the cut of 0: the spec is not refused, and a
-    trial that has such an entry on one side only is drawn again."""
-    spec = BACKPROP_TOML.read_text().replace('a = "nonzero(n)"', 'a = "normal(n)"')
+def test_an_instructors_relu_on_other_inputs_is_still_graded(tmp_path, exercise, distribution):
+    """Inputs that rarely fall within the cut of 0, or on one side of it only, make a cut that can
+    show only where it can: the spec is accepted as before the cut entries (none of these was refused)."""
+    spec = BACKPROP_TOML.read_text().replace('a = "nonzero(n)"', f'a = "{distribution}"')
     (tmp_path / "assignment.toml").write_text(spec)
     relu = next(e for e in load(tmp_path).exercises if e.id == exercise)
     for student in ("ada", "bea", "cy"):
         trials = make_trials(relu, 1, student)
         assert len(trials) == relu.trials
         assert_discriminating(relu, trials)
+
+
+@pytest.mark.parametrize("distribution", ["uniform[0, 0.5](n_out)", "probabilities(n_out)", "uniform[0, 1](n_out)"])
+def test_an_identity_jacobian_is_no_relus_however_its_inputs_are_drawn(tmp_path, distribution):
+    """da/db is the identity, diag(Θ(b)) for a positive b: no cut entry is a mistake there, and the
+    spec is not refused for one."""
+    spec = BACKPROP_TOML.read_text().replace('b = "normal(n_out)" }\noutputs = ["da_db"]', f'b = "{distribution}" }}\noutputs = ["da_db"]')
+    assert spec != BACKPROP_TOML.read_text()
+    (tmp_path / "assignment.toml").write_text(spec)
+    exercise = next(e for e in load(tmp_path).exercises if e.id == "linear_jacobian_b")
+    assert not {code for _, code, _ in plan(exercise).mistakes if code.startswith("cut_")}
+
+
+@pytest.mark.parametrize("layout", ["(n, n)", "(n, 1, n, 1)"])
+def test_a_column_relus_jacobian_gets_the_cut_entries_in_either_layout(layout):
+    """z of shape (n, 1): its Jacobian as an (n, n) matrix, or with z's axes twice; both cuts made
+    where z has an entry near 0 on that side, none for an identity answer."""
+    z = np.array([[1.3], [0.105], [-0.104], [-2.0]])
+    right = np.diag((z.ravel() > 0).astype(float))
+    right = right if layout == "(n, n)" else right.reshape(4, 1, 4, 1)
+    made = {w.code: w.value for w in cuts(right, {"z": z})}
+    assert set(made) == {"cut_above", "cut_below"} and all(v.shape == right.shape and not np.array_equal(v, right) for v in made.values())
+    assert list(cuts(np.eye(4).reshape(right.shape), {"z": np.abs(z)})) == []
+    assert list(cuts(right, {"z": z * 10})) == []  # no entry near 0: no cut shows
 
 
 def test_inputs_are_reproducible_and_differ_between_students_seeds_and_trials():

@@ -94,32 +94,37 @@ def from_inputs(right: np.ndarray, inputs: dict[str, np.ndarray]) -> Iterator[Wr
 
 
 def cuts(right: np.ndarray, inputs: dict[str, np.ndarray]) -> Iterator[Wrong]:
-    """relu's Θ(x) cut at CUT or at −CUT instead of 0 (`x > 0.3`, `x > -0.2`: any cut at least that far
-    from 0 gets the same entries wrong, and more), for an answer that is u Θ(x) (relu's forward, u = x,
-    or its backward, u the upstream gradient) or diag(Θ(x)) (its Jacobian), and only where x has an
-    entry within CUT of 0 (`nonzero` draws always do: without one, no cut shows). The detail is x's
+    """relu's Θ(x) cut at CUT (`cut_above`) or at −CUT (`cut_below`) instead of 0 (`x > 0.3`,
+    `x > -0.2`: a cut farther from 0 gets the same entries wrong, and more), for an answer that is
+    u Θ(x) (relu's forward, u = x, or its backward, u the upstream gradient) or diag(Θ(x)) (its
+    Jacobian, (n, n) or with x's own axes twice). Each is made where x has an entry between 0 and its
+    cut, where it shows (`nonzero` inputs always have both); a Jacobian of one entry gets both, so a
+    trial of one entry, which has one sign, is known not to show the other cut. The detail is x's
     name, though u is another input; diagnose's `threshold` names a student's own cut."""
     for name, x in inputs.items():
-        if "." in name or not np.any((x != 0) & (np.abs(x) <= CUT)):
+        sides = [bool(((0 < x) & (x <= CUT)).any()), bool(((-CUT <= x) & (x < 0)).any())]
+        if "." in name or not any(sides):
             continue
-        steps = [(x > 0), (x > CUT), (x > -CUT)]
-        if right.shape == x.shape + x.shape and np.array_equal(right, _diagonal(steps[0])):
-            made = [_diagonal(step) for step in steps[1:]]
-        elif right.shape == x.shape and (x > 0).any() and (x < 0).any():  # a mask of 1s and 0s, not an answer that happens to fit one
+        steps, mixed = (x > CUT, x > -CUT), bool((x > 0).any() and (x < 0).any())  # mixed: Θ(x) has 1s and 0s
+        if right.shape in (x.shape + x.shape, (x.size, x.size)) and (mixed or x.size == 1) and np.array_equal(right, _diagonal(x > 0, right.shape)):
+            made = [_diagonal(step, right.shape) for step in steps]
+            sides = [True, True] if x.size == 1 else sides
+        elif right.shape == x.shape and mixed:  # an answer that merely fits an all-0 or all-1 mask is no relu's
             upstream = next((u for u in inputs.values() if u.shape == x.shape and not np.array_equal(right, u)
-                             and np.array_equal(right, u * steps[0])), None)
+                             and np.array_equal(right, u * (x > 0))), None)
             if upstream is None:
                 continue
-            made = [upstream * step for step in steps[1:]]
+            made = [upstream * step for step in steps]
         else:
             continue
-        for code, value in zip(CUT_CODES, made):
-            yield Wrong(code, name, value)
+        for code, value, shows in zip(CUT_CODES, made, sides):
+            if shows:
+                yield Wrong(code, name, value)
 
 
-def _diagonal(step: np.ndarray) -> np.ndarray:
-    """The Jacobian of an elementwise op whose derivative is `step`, in the layout output axes, then input axes."""
-    return np.diag(step.ravel().astype(np.float64)).reshape(step.shape + step.shape)
+def _diagonal(step: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The Jacobian of an elementwise op whose derivative is `step`, in the layout `shape`."""
+    return np.diag(step.ravel().astype(np.float64)).reshape(shape)
 
 
 def _classification(right: np.ndarray, inputs: dict[str, np.ndarray]) -> Iterator[Wrong]:
