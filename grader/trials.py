@@ -245,10 +245,12 @@ def plan(exercise: Exercise) -> Plan:
                 "widen the ranges in [dims] or change the arguments' distributions"
             )
     forced: list[str] = []
+    cut_keys = {key for key in mistakes if key[1] in CUT_CODES}
     for symbol in (s for s in exercise.symbols if exercise.dims[s][0] == 1):
         index = len(forced)
         draws = [_probe(exercise, index, attempt, symbol) for attempt in range(PROBES)]
-        found = [set(passing(exercise, t, mistakes)) for t in draws]
+        # A relu cut that a draw cannot make (a single entry has one sign) passes it: such a size is not forced.
+        found = [set(passing(exercise, t, mistakes)) | (cut_keys - catalogue(exercise, t) if cut_keys else set()) for t in draws]
         if _share(draws, found, mistakes, index % 2) >= MIN_SHARE:
             forced.append(symbol)
     return Plan(tuple(forced), mistakes)

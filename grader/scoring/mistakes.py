@@ -97,18 +97,15 @@ def cuts(right: np.ndarray, inputs: dict[str, np.ndarray]) -> Iterator[Wrong]:
     """relu's Θ(x) cut at CUT (`cut_above`) or at −CUT (`cut_below`) instead of 0 (`x > 0.3`,
     `x > -0.2`: a cut farther from 0 gets the same entries wrong, and more), for an answer that is
     u Θ(x) (relu's forward, u = x, or its backward, u the upstream gradient) or diag(Θ(x)) (its
-    Jacobian, (n, n) or with x's own axes twice). Each is made where x has an entry between 0 and its
-    cut, where it shows (`nonzero` inputs always have both); a Jacobian of one entry gets both, so a
-    trial of one entry, which has one sign, is known not to show the other cut. The detail is x's
-    name, though u is another input; diagnose's `threshold` names a student's own cut."""
+    Jacobian, (n, n) or with x's own axes twice). Each is made only where it changes the answer: x
+    has an entry between 0 and that cut (`nonzero` inputs always have both), and u is not 0 there.
+    The detail is x's name, though u is another input; diagnose's `threshold` names a student's own cut."""
     for name, x in inputs.items():
-        sides = [bool(((0 < x) & (x <= CUT)).any()), bool(((-CUT <= x) & (x < 0)).any())]
-        if "." in name or not any(sides):
+        if "." in name or not ((x != 0) & (np.abs(x) <= CUT)).any():
             continue
         steps, mixed = (x > CUT, x > -CUT), bool((x > 0).any() and (x < 0).any())  # mixed: Θ(x) has 1s and 0s
         if right.shape in (x.shape + x.shape, (x.size, x.size)) and (mixed or x.size == 1) and np.array_equal(right, _diagonal(x > 0, right.shape)):
             made = [_diagonal(step, right.shape) for step in steps]
-            sides = [True, True] if x.size == 1 else sides
         elif right.shape == x.shape and mixed:  # an answer that merely fits an all-0 or all-1 mask is no relu's
             upstream = next((u for u in inputs.values() if u.shape == x.shape and not np.array_equal(right, u)
                              and np.array_equal(right, u * (x > 0))), None)
@@ -117,8 +114,8 @@ def cuts(right: np.ndarray, inputs: dict[str, np.ndarray]) -> Iterator[Wrong]:
             made = [upstream * step for step in steps]
         else:
             continue
-        for code, value, shows in zip(CUT_CODES, made, sides):
-            if shows:
+        for code, value in zip(CUT_CODES, made):
+            if not np.array_equal(value, right):
                 yield Wrong(code, name, value)
 
 
