@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from reference.checks import as_array
-from reference.ops import Arrays, Op, linear as row_linear, mse, relu, sigmoid, sqerr, tanh
+from reference.ops import Arrays, Loss, Op, linear as row_linear, mse, relu, sigmoid, sqerr, tanh
 from reference.softmax import log_softmax as row_log_softmax, softmax as row_softmax
 from reference.softmax import softmax_cross_entropy as row_ce, softmax_cross_entropy_onehot as row_ce_onehot
 from reference.tape import Tape
@@ -86,11 +86,9 @@ class FeaturesFirst(Op):
         return tuple(_reverse_axes(j, out_ndim, x.ndim) if t else j for j, x, t in zip(jacs, rows, self.transposed))
 
 
-class FeaturesFirstLoss(FeaturesFirst):
-    """A loss of the softmax family: its output is the loss, so `backward(z, y)` takes no upstream gradient."""
-
-    def backward(self, *inputs: object) -> Arrays:  # type: ignore[override]
-        return self.vjp(1.0, *inputs)
+class FeaturesFirstLoss(FeaturesFirst, Loss):
+    """A loss of the softmax family: its output is the loss, so `backward(z, y)` takes no upstream
+    gradient (`Loss`'s); its Jacobian is `FeaturesFirst`'s, transposed back like every other's."""
 
 
 linear = ColumnLinear()

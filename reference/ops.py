@@ -143,8 +143,20 @@ class Tanh(Elementwise):
         return 1.0 - np.tanh(a) ** 2
 
 
-class Sqerr(Op):
-    """sqerr(f, y) = ½ Σ (f − y)² (Eq. 10b), summed over every axis, so also over a batch."""
+class Loss(Op):
+    """An op whose output is the loss: `backward(*inputs)` takes no upstream gradient, as dL/dL = 1
+    (Eq. 29b), and a scalar output adds no axes, so its Jacobian is that backward's gradients."""
+
+    def backward(self, *inputs: object) -> Arrays:  # type: ignore[override]
+        return self.vjp(1.0, *inputs)
+
+    def jacobian(self, *inputs: object) -> Arrays:
+        return self.backward(*inputs)
+
+
+class Sqerr(Loss):
+    """sqerr(f, y) = ½ Σ (f − y)² (Eq. 10b), summed over every axis, so also over a batch:
+    ∂L/∂f = f − y and ∂L/∂y = y − f."""
 
     name = "sqerr"
 
@@ -162,18 +174,10 @@ class Sqerr(Op):
         grad = np.asarray(dL_dL, dtype=np.float64) * (f - y)
         return grad, -grad
 
-    def backward(self, f: object, y: object) -> Arrays:  # type: ignore[override]
-        """Eq. 29b: its output is the loss, so dL/d outputs = dL/dL = 1."""
-        return self.vjp(1.0, f, y)
-
-    def jacobian(self, f: object, y: object) -> Arrays:
-        """∂L/∂f = f − y and ∂L/∂y = y − f: a scalar output adds no axes."""
-        f, y = self._inputs(f, y)
-        return f - y, y - f
-
 
 class Mse(Sqerr):
-    """mse(f, y) = mean (f − y)², over every entry: sqerr's sum, times 2/N for N entries."""
+    """mse(f, y) = mean (f − y)², over every entry: sqerr's sum, times 2/N for N entries, so
+    ∂L/∂f = 2(f − y)/N and ∂L/∂y = −2(f − y)/N."""
 
     name = "mse"
 
@@ -185,10 +189,6 @@ class Mse(Sqerr):
         f, y = self._inputs(f, y)
         grad = np.asarray(dL_dL, dtype=np.float64) * 2.0 * (f - y) / max(f.size, 1)
         return grad, -grad
-
-    def jacobian(self, f: object, y: object) -> Arrays:
-        """∂L/∂f = 2(f − y)/N and ∂L/∂y = −2(f − y)/N."""
-        return self.vjp(1.0, f, y)
 
 
 linear = Linear()

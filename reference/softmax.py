@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from reference.checks import as_array, same_shape
-from reference.ops import Arrays, Op
+from reference.ops import Arrays, Loss, Op
 
 
 def _logits(op: str, z: object) -> np.ndarray:
@@ -26,6 +26,11 @@ def _logits(op: str, z: object) -> np.ndarray:
 def _softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max(axis=-1, keepdims=True))  # shifted: no overflow, same value
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def _rows(block: np.ndarray, batch: int | None) -> np.ndarray:
@@ -61,9 +66,7 @@ class LogSoftmax(Op):
     name = "log_softmax"
 
     def forward(self, z: object) -> np.ndarray:
-        z = _logits(self.name, z)
-        shifted = z - z.max(axis=-1, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        return _log_softmax(_logits(self.name, z))
 
     def vjp(self, dL_dl: object, z: object) -> Arrays:
         z = _logits(self.name, z)
@@ -77,8 +80,9 @@ class LogSoftmax(Op):
         return _rows(block, s.shape[0] if s.ndim == 2 else None)
 
 
-class SoftmaxCrossEntropy(Op):
-    """L = −Σ log softmax(z)[y], over a batch's rows, with y the class labels (integers 0 … k−1)."""
+class SoftmaxCrossEntropy(Loss):
+    """L = −Σ log softmax(z)[y], over a batch's rows, with y the class labels (integers 0 … k−1):
+    ∂L/∂z = softmax(z) − onehot(y); labels have no gradient (zeros)."""
 
     name = "softmax_cross_entropy"
 
@@ -97,23 +101,16 @@ class SoftmaxCrossEntropy(Op):
 
     def forward(self, z: object, y: object) -> np.ndarray:
         z, y = self._inputs(z, y)
-        return np.asarray(-np.sum(LogSoftmax().forward(z) * self.onehot(z, y)))
+        return np.asarray(-np.sum(_log_softmax(z) * self.onehot(z, y)))
 
     def vjp(self, dL_dL: object, z: object, y: object) -> Arrays:
         z, y = self._inputs(z, y)
         return np.asarray(dL_dL, dtype=np.float64) * (_softmax(z) - self.onehot(z, y)), np.zeros(y.shape)
 
-    def backward(self, z: object, y: object) -> Arrays:  # type: ignore[override]
-        """Its output is the loss, so dL/d outputs = dL/dL = 1; labels have no gradient (zeros)."""
-        return self.vjp(1.0, z, y)
 
-    def jacobian(self, z: object, y: object) -> Arrays:
-        """∂L/∂z = softmax(z) − onehot(y): a scalar output adds no axes."""
-        return self.vjp(1.0, z, y)
-
-
-class SoftmaxCrossEntropyOneHot(Op):
-    """L = −Σ t ⊙ log softmax(z), over a batch's rows, with t one-hot targets (or any distribution)."""
+class SoftmaxCrossEntropyOneHot(Loss):
+    """L = −Σ t ⊙ log softmax(z), over a batch's rows, with t one-hot targets (or any distribution):
+    ∂L/∂z = softmax(z) Σt − t (softmax(z) − t for one-hot rows), ∂L/∂t = −log softmax(z)."""
 
     name = "softmax_cross_entropy_onehot"
 
@@ -124,19 +121,12 @@ class SoftmaxCrossEntropyOneHot(Op):
 
     def forward(self, z: object, t: object) -> np.ndarray:
         z, t = self._inputs(z, t)
-        return np.asarray(-np.sum(t * LogSoftmax().forward(z)))
+        return np.asarray(-np.sum(t * _log_softmax(z)))
 
     def vjp(self, dL_dL: object, z: object, t: object) -> Arrays:
         z, t = self._inputs(z, t)
         g = np.asarray(dL_dL, dtype=np.float64)
-        return g * (_softmax(z) * t.sum(axis=-1, keepdims=True) - t), g * -LogSoftmax().forward(z)
-
-    def backward(self, z: object, t: object) -> Arrays:  # type: ignore[override]
-        return self.vjp(1.0, z, t)
-
-    def jacobian(self, z: object, t: object) -> Arrays:
-        """∂L/∂z = softmax(z) Σt − t (softmax(z) − t for one-hot rows), ∂L/∂t = −log softmax(z)."""
-        return self.vjp(1.0, z, t)
+        return g * (_softmax(z) * t.sum(axis=-1, keepdims=True) - t), g * -_log_softmax(z)
 
 
 softmax = Softmax()
